@@ -166,7 +166,7 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset)
     return Tensor(std::move(impl));
 }
 
-Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), impl_->offset); }
+Tensor Tensor::detach() const { return impl_ ? make_view(*this, shape(), strides(), impl_->offset) : Tensor(); }
 
 Tensor Tensor::clone() const {
     Tensor out = empty(shape());

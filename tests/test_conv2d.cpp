@@ -1,0 +1,68 @@
+// tests/test_conv2d.cpp — conv2d: a hand-computed example, gradients by finite differences on odd shapes
+// (stride 1/2, padding 0/1, groups 1 / 5 / depthwise), and the fast kernels against the reference.
+#include <doctest/doctest.h>
+
+#include "core/kernels/conv2d.h"
+#include "core/ops/conv2d.h"
+#include "tests/gradcheck.h"
+
+using namespace tern;
+using tern::testing::check_gradients;
+using tern::testing::uniform;
+
+TEST_CASE("conv2d forward on a hand-computed example") {
+    // x is one 3×3 single-channel image holding 1..9 (row-major). The 2×2 kernel has +1 at its top-left and −1
+    // at its bottom-right, so each output is x[i, j] − x[i+1, j+1] = −4 everywhere; bias 0.5 gives −3.5.
+    Tensor x = Tensor::from_vector({1, 3, 3, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+    Tensor w = Tensor::from_vector({1, 1, 2, 2}, {1, 0, 0, -1});
+    Tensor y = conv2d(x, w, Tensor::from_vector({1}, {0.5f}));
+    CHECK(y.shape() == Shape{1, 2, 2, 1});
+    CHECK(y.to_vector() == std::vector<float>{-3.5f, -3.5f, -3.5f, -3.5f});
+    // With padding 1 the output is 4×4; its corner (0, 0) sees only x[0, 0] under the −1 tap: −1.
+    // Corner (3, 3) sees only x[2, 2] = 9 under the +1 tap: 9.
+    Tensor yp = conv2d(x, w, Tensor(), {.stride = 1, .padding = 1});
+    CHECK(yp.shape() == Shape{1, 4, 4, 1});
+    CHECK(yp.at({0, 0, 0, 0}) == -1.f);
+    CHECK(yp.at({0, 3, 3, 0}) == 9.f);
+    // Two input channels are summed: a 1×1 kernel (2, −1) on pixels (c0, c1) = (3, 4) gives 2·3 − 4 = 2.
+    Tensor x2 = Tensor::from_vector({1, 1, 1, 2}, {3, 4});
+    CHECK(conv2d(x2, Tensor::from_vector({1, 2, 1, 1}, {2, -1}), Tensor()).item() == 2.f);
+}
+
+TEST_CASE("conv2d rejects mismatched shapes with a clear error") {
+    CHECK_THROWS_WITH_AS(conv2d(Tensor::zeros({1, 4, 4, 3}), Tensor::zeros({8, 4, 3, 3}), Tensor()),
+                         doctest::Contains("channels"), tern::Error);
+    CHECK_THROWS_AS(conv2d(Tensor::zeros({1, 2, 2, 3}), Tensor::zeros({8, 3, 5, 5}), Tensor()), tern::Error);
+}
+
+namespace {
+struct ConvCase {
+    const char* name;
+    int64_t N, H, W, C, OC, K, stride, padding, groups;
+    bool bias;
+};
+
+void check_conv_gradients(const ConvCase& c, uint32_t seed) {
+    Tensor x = uniform({c.N, c.H, c.W, c.C}, -1, 1, seed);
+    Tensor w = uniform({c.OC, c.C / c.groups, c.K, c.K}, -0.5f, 0.5f, seed + 1);
+    Tensor b = c.bias ? uniform({c.OC}, -0.5f, 0.5f, seed + 2) : Tensor();
+    x.set_requires_grad();
+    w.set_requires_grad();
+    if (b.defined()) b.set_requires_grad();
+    const Conv2dOptions o{c.stride, c.padding, c.groups};
+    check_gradients({c.name, {x, w, b}, [o](auto& in) { return conv2d(in[0], in[1], in[2], o); }});
+}
+}  // namespace
+
+TEST_CASE("conv2d gradients match finite differences") {
+    const ConvCase cases[] = {
+        {"3x3 stride 1 pad 1", 3, 7, 9, 5, 4, 3, 1, 1, 1, true},
+        {"3x3 stride 2 pad 1", 3, 7, 9, 5, 6, 3, 2, 1, 1, false},
+        {"3x3 stride 2 pad 0", 3, 7, 9, 5, 4, 3, 2, 0, 1, true},
+        {"1x1 stride 1", 3, 7, 9, 5, 7, 1, 1, 0, 1, false},
+        {"groups 5 (two outputs per group)", 3, 7, 9, 5, 10, 3, 1, 1, 5, true},
+        {"depthwise stride 2", 3, 7, 9, 5, 5, 3, 2, 1, 5, false},
+    };
+    uint32_t seed = 100;
+    for (const ConvCase& c : cases) check_conv_gradients(c, seed += 10);
+}

@@ -2,6 +2,8 @@
 // (stride 1/2, padding 0/1, groups 1 / 5 / depthwise), and the fast kernels against the reference.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "core/kernels/conv2d.h"
 #include "core/ops/conv2d.h"
 #include "tests/gradcheck.h"
@@ -65,4 +67,53 @@ TEST_CASE("conv2d gradients match finite differences") {
     };
     uint32_t seed = 100;
     for (const ConvCase& c : cases) check_conv_gradients(c, seed += 10);
+}
+
+namespace {
+// Max |fast − ref| relative to max |ref| over an array.
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    double m = 0, d = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        m = std::max(m, double(std::fabs(b[i])));
+        d = std::max(d, double(std::fabs(a[i] - b[i])));
+    }
+    return m > 0 ? d / m : d;
+}
+}  // namespace
+
+TEST_CASE("fast conv kernels equal the reference on odd shapes") {
+    using kernels::ConvShape;
+    struct S {
+        int64_t N, H, W, C, OC, K, stride, pad, groups;
+    };
+    const S shapes[] = {
+        {1, 7, 9, 3, 16, 3, 1, 1, 1},   {3, 7, 9, 5, 17, 3, 1, 1, 1},  {3, 8, 8, 17, 5, 3, 2, 1, 1},
+        {2, 9, 7, 16, 32, 3, 2, 1, 1},  {1, 5, 6, 64, 64, 3, 1, 1, 1}, {3, 6, 5, 32, 48, 3, 1, 0, 1},
+        {2, 7, 7, 5, 10, 1, 1, 0, 1},   {2, 8, 8, 16, 32, 1, 2, 0, 1}, {1, 13, 11, 3, 8, 7, 2, 3, 1},
+        {2, 6, 7, 32, 32, 3, 1, 1, 2},  {1, 9, 9, 20, 36, 5, 2, 2, 2}, {3, 4, 4, 64, 80, 3, 1, 1, 1},
+        {2, 5, 5, 8, 16, 3, 3, 1, 1},   {1, 1, 1, 16, 16, 3, 1, 1, 1},
+    };
+    uint32_t seed = 500;
+    for (const S& c : shapes) {
+        const auto s = ConvShape::make(c.N, c.H, c.W, c.C, c.OC, c.K, c.K, c.stride, c.stride, c.pad, c.pad, c.groups);
+        INFO("N" << c.N << " H" << c.H << " W" << c.W << " C" << c.C << " OC" << c.OC << " K" << c.K << " s"
+                 << c.stride << " p" << c.pad << " g" << c.groups);
+        REQUIRE(kernels::conv2d_fast_path(s));
+        const Tensor x = uniform({c.N, c.H, c.W, c.C}, -1, 1, ++seed);
+        const Tensor w = uniform({c.OC, c.C / c.groups, c.K, c.K}, -1, 1, ++seed);
+        const Tensor b = uniform({c.OC}, -1, 1, ++seed);
+        const Tensor dy = uniform({c.N, s.OH, s.OW, c.OC}, -1, 1, ++seed);
+        Tensor y1 = Tensor::empty(dy.shape()), y2 = Tensor::empty(dy.shape());
+        kernels::conv2d_forward(s, x.data(), w.data(), b.data(), y1.data());
+        kernels::conv2d_forward_ref(s, x.data(), w.data(), b.data(), y2.data());
+        CHECK(rel_diff(y1.to_vector(), y2.to_vector()) < 1e-5);
+        Tensor dx1 = Tensor::full(x.shape(), 7.f), dx2 = Tensor::empty(x.shape());  // every element must be written
+        kernels::conv2d_backward_data(s, dy.data(), w.data(), dx1.data());
+        kernels::conv2d_backward_data_ref(s, dy.data(), w.data(), dx2.data());
+        CHECK(rel_diff(dx1.to_vector(), dx2.to_vector()) < 1e-5);
+        Tensor dw1 = Tensor::full(w.shape(), 7.f), dw2 = Tensor::empty(w.shape());
+        kernels::conv2d_backward_weight(s, x.data(), dy.data(), dw1.data());
+        kernels::conv2d_backward_weight_ref(s, x.data(), dy.data(), dw2.data());
+        CHECK(rel_diff(dw1.to_vector(), dw2.to_vector()) < 1e-5);
+    }
 }

@@ -1,0 +1,118 @@
+// apps/bench_train.cpp — times one full training step (forward, cross-entropy, backward, SGD update) on
+// synthetic data, and splits the time by op kind.
+//
+//   ./apps/bench_train --model resnet20 --batch 128 [--steps 30] [--warmup 5] [--threads 2]
+//
+// Prints the median and p10/p90 step time, img/s, seconds per 50k-image epoch, the op-kind split, minor page
+// faults per step, peak RSS, and one JSON line for scripts.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <numeric>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "apps/flags.h"
+#include "core/autograd.h"
+#include "core/ops/loss.h"
+#include "core/parallel.h"
+#include "core/profiler.h"
+#include "core/rng.h"
+#include "models/registry.h"
+#include "optim/sgd.h"
+
+using namespace tern;
+
+static long minor_faults() {
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+static double peak_rss_mb() {
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_maxrss) / 1024.0;
+}
+
+int main(int argc, char** argv) try {
+    Flags flags(argc, argv, "bench_train: time a training step of a model on synthetic data");
+    const std::string model_name = flags.get_string("model", "resnet20", "model name (see models/registry.h)");
+    const int64_t batch = flags.get_int("batch", 128, "batch size");
+    const int64_t steps = flags.get_int("steps", 30, "timed steps (at least 20 recommended)");
+    const int64_t warmup = flags.get_int("warmup", 5, "untimed warm-up steps");
+    const int64_t threads = flags.get_int("threads", 0, "threads (0: OpenMP default)");
+    const std::string quant = flags.get_string("quant", "none", "weight quantizer: none (tga|ptq once built)");
+    flags.done();
+    TERN_CHECK(quant == "none", "--quant " << quant << " is not available yet");
+    if (threads > 0) set_num_threads(int(threads));
+
+    const ModelInfo info = model_info(model_name);
+    auto model = make_model(model_name, 10, 0);
+    model->train();
+    std::vector<Tensor> decay, no_decay;
+    for (auto& [name, p] : model->named_parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
+    SGD opt({{"weights", decay, 5e-4f}, {"no_decay", no_decay, 0.f}}, {0.01f, 0.9f, false});
+
+    Rng rng(1);
+    Tensor x = Tensor::empty({batch, info.input_size, info.input_size, 3});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = rng.normal();
+    std::vector<int32_t> labels(static_cast<size_t>(batch));
+    for (auto& l : labels) l = int32_t(rng.below(10));
+
+    auto step = [&] {
+        opt.zero_grad();
+        Tensor loss = cross_entropy(model->forward(x), labels);
+        loss.backward();
+        opt.step();
+        return loss.item();
+    };
+    for (int64_t i = 0; i < warmup; ++i) step();
+
+    std::vector<double> times;
+    const long faults0 = minor_faults();
+    set_profiling(true);
+    profile_reset();
+    for (int64_t i = 0; i < steps; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        step();
+        times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    set_profiling(false);
+    const Profile prof = profile_snapshot();
+    const double faults_per_step = double(minor_faults() - faults0) / double(steps);
+
+    std::vector<double> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    auto pct = [&](double q) { return sorted[size_t(q * double(sorted.size() - 1) + 0.5)]; };
+    const double median = pct(0.5), p10 = pct(0.1), p90 = pct(0.9);
+    const double ips = double(batch) / median;
+    double total = 0;
+    for (double s : prof.seconds) total += s;
+    const double wall = std::accumulate(times.begin(), times.end(), 0.0);
+
+    std::printf("%s, batch %lld, %d threads, %lld steps after %lld warm-up\n", model_name.c_str(), (long long)batch,
+                num_threads(), (long long)steps, (long long)warmup);
+    std::printf("step: median %.1f ms  (p10 %.1f, p90 %.1f)\n", median * 1e3, p10 * 1e3, p90 * 1e3);
+    std::printf("throughput: %.0f img/s   epoch of 50k images: %.1f s\n", ips, 50000.0 / ips);
+    std::printf("time by op kind (%% of step wall time):\n");
+    nlohmann::json split;
+    for (int k = 0; k < int(OpKind::Count); ++k) {
+        if (prof.seconds[k] <= 0) continue;
+        std::printf("  %-22s %6.1f ms/step  %5.1f %%\n", op_kind_name(OpKind(k)), prof.seconds[k] / steps * 1e3,
+                    100.0 * prof.seconds[k] / wall);
+        split[op_kind_name(OpKind(k))] = prof.seconds[k] / double(steps);
+    }
+    std::printf("  %-22s %6.1f ms/step  %5.1f %%\n", "(unaccounted)", (wall - total) / steps * 1e3,
+                100.0 * (wall - total) / wall);
+    std::printf("minor page faults per step: %.1f   peak RSS: %.0f MB\n", faults_per_step, peak_rss_mb());
+    nlohmann::json j = {{"model", model_name}, {"batch", batch}, {"threads", num_threads()}, {"quant", quant},
+                        {"median_ms", median * 1e3}, {"p10_ms", p10 * 1e3}, {"p90_ms", p90 * 1e3},
+                        {"img_per_s", ips}, {"epoch_50k_s", 50000.0 / ips}, {"faults_per_step", faults_per_step},
+                        {"peak_rss_mb", peak_rss_mb()}, {"split_s_per_step", split}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train: %s\n", e.what());
+    return 1;
+}

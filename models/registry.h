@@ -1,0 +1,22 @@
+// models/registry.h — build a model by name: "resnet20", "resnet56", … (and later the ImageNet models).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+
+namespace tern {
+
+struct ModelInfo {
+    std::string name;
+    std::string description;
+    int64_t input_size;  // images are input_size × input_size × 3
+};
+
+std::vector<ModelInfo> list_models();
+// Throws tern::Error listing the known names when `name` is unknown.
+std::shared_ptr<Module> make_model(const std::string& name, int64_t num_classes, uint64_t seed = 0);
+ModelInfo model_info(const std::string& name);
+
+}  // namespace tern

@@ -1,0 +1,298 @@
+// apps/train_cifar.cpp — train (or evaluate) a ResNet on CIFAR-10/100.
+//
+//   ./apps/train_cifar --model resnet20 --epochs 30 --lr 0.1 --wd 5e-4 --normalize imagenet --out runs/r20
+//   ./apps/train_cifar --model resnet20 --init ../shared/data/weights/resnet20_cifar10_akamaster.safetensors
+//                      --eval-only --normalize imagenet --eval-subset 0:1017
+//   ./apps/train_cifar --out runs/r20 --resume          (continues a killed run from its last checkpoint)
+//
+// One batch's path: DataLoader (data/loader.h, worker threads) → model forward (models/, layers/, core/ops) →
+// cross_entropy → backward (core/autograd) → SGD step (optim/sgd.h) with the learning rate of the schedule
+// (optim/schedule.h) at this step. After each epoch: test accuracy, a JSONL record, an atomic checkpoint.
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "apps/flags.h"
+#include "apps/progress.h"
+#include "core/atomic_file.h"
+#include "core/autograd.h"
+#include "core/ops/loss.h"
+#include "core/parallel.h"
+#include "core/safetensors.h"
+#include "data/cifar.h"
+#include "data/loader.h"
+#include "models/registry.h"
+#include "optim/checkpoint.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+
+using namespace tern;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct EvalResult {
+    double loss = 0, accuracy = 0, subset_accuracy = -1;
+    int64_t images = 0;
+};
+
+// Test-set loss and accuracy in eval mode (running BN statistics, no graph), plus the accuracy on the
+// records [subset_begin, subset_end) when that range is not empty.
+EvalResult evaluate(Module& model, const Dataset& test, int64_t batch, int64_t subset_begin, int64_t subset_end) {
+    const bool was_training = model.is_training();
+    model.eval();
+    NoGradGuard no_grad;
+    DataLoader loader(test, {batch, /*shuffle=*/false, false, 0, /*workers=*/1, 4});
+    loader.start_epoch(0);
+    EvalResult r;
+    int64_t correct = 0, subset_correct = 0, subset_n = 0;
+    double loss_sum = 0;
+    while (auto b = loader.next()) {
+        const Tensor logits = model.forward(b->images);
+        const int64_t n = int64_t(b->labels.size()), K = logits.size(1);
+        loss_sum += double(cross_entropy(logits, b->labels).item()) * double(n);
+        for (int64_t i = 0; i < n; ++i) {
+            const float* row = logits.data() + i * K;
+            const bool ok = std::max_element(row, row + K) - row == b->labels[i];
+            correct += ok;
+            const int64_t idx = b->indices[i];
+            if (idx >= subset_begin && idx < subset_end) subset_correct += ok, ++subset_n;
+        }
+        r.images += n;
+    }
+    r.loss = loss_sum / double(r.images);
+    r.accuracy = 100.0 * double(correct) / double(r.images);
+    if (subset_n > 0) r.subset_accuracy = 100.0 * double(subset_correct) / double(subset_n);
+    model.train(was_training);
+    return r;
+}
+
+std::vector<double> parse_list(const std::string& s) {
+    std::vector<double> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty()) continue;
+        char* end = nullptr;
+        out.push_back(std::strtod(item.c_str(), &end));
+        TERN_CHECK(end && *end == 0, "expected a comma-separated list of numbers, got '" << s << "'");
+    }
+    return out;
+}
+
+bool file_exists(const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0;
+}
+
+std::string default_data_dir() {
+    if (const char* env = std::getenv("CIFAR10_DIR")) return env;
+    for (const char* d : {"data/cifar-10-batches-bin", "../shared/data/cifar-10-batches-bin"})
+        if (file_exists(d)) return d;
+    return "data/cifar-10-batches-bin";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    Flags f(argc, argv, "train_cifar: train or evaluate a ResNet on CIFAR-10/100 (see README.md)");
+    const std::string data_dir = f.get_string("data", default_data_dir(), "CIFAR binary folder (default $CIFAR10_DIR)");
+    const std::string dataset = f.get_string("dataset", "cifar10", "cifar10 | cifar100");
+    const std::string model_name = f.get_string("model", "resnet20", "resnet20 | resnet32 | resnet44 | resnet56 | resnet110");
+    const int64_t epochs = f.get_int("epochs", 30, "number of epochs");
+    const int64_t batch = f.get_int("batch", 128, "batch size");
+    const double lr = f.get_double("lr", 0.1, "initial learning rate");
+    const double momentum = f.get_double("momentum", 0.9, "SGD momentum");
+    const bool nesterov = f.get_bool("nesterov", false, "Nesterov momentum");
+    const double wd = f.get_double("wd", 5e-4, "weight decay (conv and linear weights only)");
+    const std::string schedule = f.get_string("schedule", "cosine", "cosine | sgdr | multistep | constant");
+    const double t0 = f.get_double("t0", 10, "sgdr: epochs of the first cycle");
+    const double tmult = f.get_double("tmult", 1, "sgdr: cycle length multiplier");
+    const std::string milestones = f.get_string("milestones", "", "multistep: epochs, comma-separated");
+    const double eta_min = f.get_double("eta-min", 0, "final / minimum learning rate");
+    const double warmup = f.get_double("warmup", 0, "linear warm-up epochs");
+    const int64_t seed = f.get_int("seed", 0, "random seed (init, shuffling, augmentation)");
+    const int64_t threads = f.get_int("threads", 0, "compute threads (0: all cores)");
+    const int64_t workers = f.get_int("workers", 1, "data loader threads");
+    const std::string normalize = f.get_string("normalize", "cifar", "input normalization: cifar | imagenet");
+    const std::string init = f.get_string("init", "", "start from these weights (.safetensors state dict)");
+    const bool eval_only = f.get_bool("eval-only", false, "only evaluate (use with --init or --resume)");
+    const std::string out = f.get_string("out", "runs/train_cifar", "output folder: checkpoints, metrics.jsonl");
+    const bool resume = f.get_bool("resume", false, "continue from <out>/last.safetensors");
+    const std::string subset = f.get_string("eval-subset", "", "also report accuracy on test records A:B");
+    const int64_t train_limit = f.get_int("train-limit", -1, "use only the first N training images");
+    f.done();
+
+    if (threads > 0) set_num_threads(int(threads));
+    TERN_CHECK(dataset == "cifar10" || dataset == "cifar100", "--dataset must be cifar10 or cifar100");
+    TERN_CHECK(normalize == "cifar" || normalize == "imagenet", "--normalize must be cifar or imagenet");
+    TERN_CHECK(epochs >= 0 && batch >= 1, "--epochs must be ≥ 0 and --batch ≥ 1");
+    if (!file_exists(data_dir)) {
+        std::fprintf(stderr,
+                     "train_cifar: CIFAR data not found at '%s'.\n"
+                     "Download the binary version from https://www.cs.toronto.edu/~kriz/cifar.html\n"
+                     "(cifar-10-binary.tar.gz), extract it, and pass --data DIR or set CIFAR10_DIR.\n",
+                     data_dir.c_str());
+        return 2;
+    }
+    int64_t subset_begin = 0, subset_end = 0;
+    if (!subset.empty()) {
+        const size_t colon = subset.find(':');
+        TERN_CHECK(colon != std::string::npos, "--eval-subset expects A:B, got '" << subset << "'");
+        subset_begin = std::stoll(subset.substr(0, colon));
+        subset_end = std::stoll(subset.substr(colon + 1));
+        TERN_CHECK(0 <= subset_begin && subset_begin < subset_end, "--eval-subset A:B needs 0 ≤ A < B");
+    }
+    const std::string subset_label = subset.empty() ? "" : "subset[" + subset + "]";
+
+    // ---- data ----
+    const CifarKind kind = dataset == "cifar10" ? CifarKind::Cifar10 : CifarKind::Cifar100;
+    const Normalization norm = normalize == "cifar" ? kCifarStats : kImageNetStats;
+    CifarDataset test_set(load_cifar(data_dir, kind, Split::Test), {false, 4, norm});
+    const int64_t num_classes = test_set.data().num_classes();
+
+    // ---- model and optimizer ----
+    auto model = make_model(model_name, num_classes, uint64_t(seed));
+    if (!init.empty()) {
+        const LoadReport r = model->load_state_dict(load_tensors(init), /*strict=*/false);
+        TERN_CHECK(r.ok(), "--init " << init << " does not match " << model_name << ": " << r.describe());
+        std::printf("initialized from %s\n", init.c_str());
+    }
+    std::vector<Tensor> decay, no_decay;
+    for (auto& [name, p] : model->named_parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
+    SGD opt({{"weights", decay, float(wd)}, {"no_decay", no_decay, 0.f}},
+            {float(lr), float(momentum), nesterov});
+    ScheduleConfig sc;
+    sc.kind = schedule;
+    sc.base_lr = lr;
+    sc.eta_min = eta_min;
+    sc.total_epochs = double(epochs);
+    sc.t0 = t0;
+    sc.t_mult = tmult;
+    sc.milestones = parse_list(milestones);
+    sc.warmup_epochs = warmup;
+    const LrSchedule lr_schedule(sc);
+
+    // ---- resume ----
+    int64_t start_epoch = 0;
+    double best_acc = -1;
+    const std::string last_path = out + "/last.safetensors", best_path = out + "/best.safetensors";
+    if (resume) {
+        TERN_CHECK(file_exists(last_path), "--resume: no checkpoint at " << last_path);
+        const json info = load_checkpoint(last_path, *model, &opt);
+        TERN_CHECK(info.value("model", "") == model_name, "--resume: " << last_path << " holds a "
+                                                                       << info.value("model", "?") << ", not a "
+                                                                       << model_name);
+        start_epoch = info.at("epoch").get<int64_t>();
+        best_acc = info.value("best_acc", -1.0);
+        std::printf("resumed from %s after epoch %lld\n", last_path.c_str(), (long long)start_epoch);
+    }
+
+    if (eval_only) {
+        const auto t = Clock::now();
+        const EvalResult r = evaluate(*model, test_set, 500, subset_begin, subset_end);
+        const double secs = std::chrono::duration<double>(Clock::now() - t).count();
+        std::printf("%s on %s test: loss %.4f, accuracy %.2f %% (%lld images, %.0f img/s)\n", model_name.c_str(),
+                    dataset.c_str(), r.loss, r.accuracy, (long long)r.images, double(r.images) / secs);
+        if (r.subset_accuracy >= 0) std::printf("%s accuracy %.2f %%\n", subset_label.c_str(), r.subset_accuracy);
+        return 0;
+    }
+
+    probe_writable_dir(out);  // fail now, not after the first epoch, if we cannot save
+    CifarDataset train_set(load_cifar(data_dir, kind, Split::Train), {true, 4, norm});
+    LoaderOptions lo;
+    lo.batch_size = batch;
+    lo.shuffle = true;
+    lo.seed = uint64_t(seed);
+    lo.workers = int(workers);
+    if (train_limit > 0) lo.end = std::min<int64_t>(train_limit, train_set.size());
+    DataLoader loader(train_set, lo);
+    const int64_t steps_per_epoch = loader.batches_per_epoch();
+    JsonlWriter metrics(out + "/metrics.jsonl");
+    std::printf("%s on %s: %lld epochs × %lld steps of %lld, %d threads; writing to %s\n", model_name.c_str(),
+                train_set.describe().c_str(), (long long)epochs, (long long)steps_per_epoch, (long long)batch,
+                num_threads(), out.c_str());
+
+    model->train();
+    ProgressLine progress;
+    const auto run_start = Clock::now();
+    int64_t images_this_run = 0;
+    for (int64_t epoch = start_epoch; epoch < epochs; ++epoch) {
+        const auto t_epoch = Clock::now();
+        loader.start_epoch(epoch);
+        double loss_sum = 0;
+        int64_t correct = 0, seen = 0, step = 0;
+        double lr_now = 0;
+        while (auto b = loader.next()) {
+            lr_now = lr_schedule.lr_at(double(epoch) + double(step) / double(steps_per_epoch));
+            opt.set_lr(float(lr_now));
+            opt.zero_grad();
+            const Tensor logits = model->forward(b->images);
+            const Tensor loss = cross_entropy(logits, b->labels);
+            const float loss_value = loss.item();
+            if (!std::isfinite(loss_value)) {
+                progress.finish();
+                std::fprintf(stderr,
+                             "train_cifar: the loss became %f at epoch %lld step %lld: training diverged. The last "
+                             "good checkpoint is %s (try a lower --lr).\n",
+                             double(loss_value), (long long)epoch + 1, (long long)step,
+                             file_exists(last_path) ? last_path.c_str() : "(none yet)");
+                return 3;
+            }
+            loss.backward();
+            opt.step();
+            const int64_t n = int64_t(b->labels.size());
+            loss_sum += double(loss_value) * double(n);
+            correct += count_correct(logits, b->labels);
+            seen += n;
+            images_this_run += n;
+            ++step;
+            const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+            const double ips = double(images_this_run) / elapsed;
+            const double remaining =
+                double((epochs - epoch) * steps_per_epoch - step) * double(batch) / std::max(ips, 1e-9);
+            char line[256];
+            std::snprintf(line, sizeof line, "epoch %lld/%lld  step %lld/%lld  loss %.4f  acc %.2f%%  lr %.4g  %.0f img/s  ETA %s",
+                          (long long)epoch + 1, (long long)epochs, (long long)step, (long long)steps_per_epoch,
+                          loss_sum / double(seen), 100.0 * double(correct) / double(seen), lr_now, ips,
+                          format_duration(remaining).c_str());
+            progress.update(line);
+        }
+        progress.finish();
+        const double train_secs = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+        const EvalResult r = evaluate(*model, test_set, 500, subset_begin, subset_end);
+        const double epoch_secs = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+        const bool is_best = r.accuracy > best_acc;
+        if (is_best) best_acc = r.accuracy;
+        std::printf("epoch %lld/%lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s  lr %.4g  %.0fs (%.0f img/s)%s\n",
+                    (long long)epoch + 1, (long long)epochs, loss_sum / double(seen), 100.0 * double(correct) / double(seen),
+                    r.loss, r.accuracy,
+                    r.subset_accuracy >= 0 ? ("  " + subset_label + " " + std::to_string(r.subset_accuracy).substr(0, 5) + "%").c_str() : "",
+                    lr_now, epoch_secs, double(seen) / train_secs, is_best ? "  *best" : "");
+        std::fflush(stdout);
+        json rec = {{"epoch", epoch + 1}, {"lr", lr_now}, {"train_loss", loss_sum / double(seen)},
+                    {"train_acc", 100.0 * double(correct) / double(seen)}, {"test_loss", r.loss},
+                    {"test_acc", r.accuracy}, {"seconds", epoch_secs}, {"train_img_per_s", double(seen) / train_secs}};
+        if (r.subset_accuracy >= 0) {
+            rec["subset"] = subset;
+            rec["subset_acc"] = r.subset_accuracy;
+        }
+        metrics.write(rec);
+        json info = {{"model", model_name}, {"dataset", dataset}, {"epoch", epoch + 1}, {"best_acc", best_acc},
+                     {"test_acc", r.accuracy}, {"flags", f.effective()}};
+        save_checkpoint(last_path, *model, &opt, info);
+        if (is_best) save_checkpoint(best_path, *model, nullptr, info);
+    }
+    std::printf("done: best test accuracy %.2f %%, %s\n", best_acc,
+                format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()).c_str());
+    return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "train_cifar: %s\n", e.what());
+    return 1;
+}

@@ -1,0 +1,46 @@
+// optim/checkpoint.cpp — checkpoints as one safetensors file (see checkpoint.h).
+#include "optim/checkpoint.h"
+
+#include "core/error.h"
+#include "core/safetensors.h"
+
+namespace tern {
+
+static const char* kInfoKey = "tern.checkpoint";
+
+void save_checkpoint(const std::string& path, const Module& model, const SGD* optimizer, const nlohmann::json& info) {
+    std::map<std::string, Tensor> tensors;
+    for (auto& [name, t] : model.state_dict()) tensors["model." + name] = t;
+    if (optimizer)
+        for (auto& [name, t] : optimizer->state()) tensors["optim." + name] = t;
+    save_tensors(path, tensors, {{kInfoKey, info.dump()}});
+}
+
+nlohmann::json read_checkpoint_info(const std::string& path) {
+    const SafetensorsFile file = read_safetensors(path);
+    auto it = file.metadata.find(kInfoKey);
+    TERN_CHECK(it != file.metadata.end(), path << " is not a tern checkpoint (no '" << kInfoKey << "' metadata)");
+    try {
+        return nlohmann::json::parse(it->second);
+    } catch (const std::exception& e) {
+        TERN_FAIL(path << ": checkpoint metadata is not valid JSON: " << e.what());
+    }
+}
+
+nlohmann::json load_checkpoint(const std::string& path, Module& model, SGD* optimizer) {
+    const nlohmann::json info = read_checkpoint_info(path);
+    std::map<std::string, Tensor> model_state, optim_state;
+    for (auto& [name, t] : load_tensors(path)) {
+        if (name.rfind("model.", 0) == 0) model_state[name.substr(6)] = t;
+        else if (name.rfind("optim.", 0) == 0) optim_state[name.substr(6)] = t;
+    }
+    try {
+        model.load_state_dict(model_state, /*strict=*/true);
+        if (optimizer) optimizer->load_state(optim_state);
+    } catch (const Error& e) {
+        TERN_FAIL(path << ": checkpoint does not fit this model/optimizer: " << e.what());
+    }
+    return info;
+}
+
+}  // namespace tern

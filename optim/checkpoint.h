@@ -1,0 +1,22 @@
+// optim/checkpoint.h — save and restore a training run: model state, optimizer momentum, and the run's position.
+//
+// One safetensors file: tensors "model.<name>" (the state dict) and "optim.<group>/<i>" (momentum buffers), and a
+// JSON document in the metadata under "tern.checkpoint" (epoch, step, config, anything the caller adds).
+// Written atomically (temp file + rename): a run killed during a save leaves the previous checkpoint intact.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "layers/module.h"
+#include "optim/sgd.h"
+
+namespace tern {
+
+void save_checkpoint(const std::string& path, const Module& model, const SGD* optimizer, const nlohmann::json& info);
+// Restores the model (strict: every key must match) and, if given, the optimizer; returns the info document.
+// Throws tern::Error naming the file if it is missing, malformed, or does not fit the model.
+nlohmann::json load_checkpoint(const std::string& path, Module& model, SGD* optimizer);
+// Reads only the info document (to decide how to resume before building anything).
+nlohmann::json read_checkpoint_info(const std::string& path);
+
+}  // namespace tern

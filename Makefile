@@ -47,7 +47,7 @@ $(TEST_BIN): $(TEST_OBJS) $(LIB)
 # Tests run from the repository root so that ../shared/data resolves. TEST_ARGS passes doctest options,
 # e.g. make test TEST_ARGS='-tc="*conv*"'.
 test: $(TEST_BIN)
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} ./$(TEST_BIN) $(TEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} ./$(TEST_BIN) $(TEST_ARGS)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "apps/flags.h"
+#include "apps/runtime.h"
 #include "core/kernels/conv2d.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -30,6 +31,7 @@ static double median_seconds(int reps, const std::function<void()>& fn) {
 }
 
 int main(int argc, char** argv) try {
+    prefer_passive_openmp_wait(argv);
     Flags flags(argc, argv, "bench_conv: conv kernel GFLOP/s on ResNet-20 layer shapes");
     const int64_t batch = flags.get_int("batch", 128, "batch size");
     const int reps = int(flags.get_int("reps", 5, "timed repetitions (median reported)"));

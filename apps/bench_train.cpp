@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/flags.h"
+#include "apps/runtime.h"
 #include "core/autograd.h"
 #include "core/ops/loss.h"
 #include "core/parallel.h"
@@ -36,6 +37,7 @@ static double peak_rss_mb() {
 }
 
 int main(int argc, char** argv) try {
+    prefer_passive_openmp_wait(argv);
     Flags flags(argc, argv, "bench_train: time a training step of a model on synthetic data");
     const std::string model_name = flags.get_string("model", "resnet20", "model name (see models/registry.h)");
     const int64_t batch = flags.get_int("batch", 128, "batch size");

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "apps/flags.h"
+#include "apps/runtime.h"
 #include "apps/progress.h"
 #include "core/atomic_file.h"
 #include "core/autograd.h"
@@ -101,6 +102,7 @@ std::string default_data_dir() {
 }  // namespace
 
 int main(int argc, char** argv) try {
+    prefer_passive_openmp_wait(argv);
     Flags f(argc, argv, "train_cifar: train or evaluate a ResNet on CIFAR-10/100 (see README.md)");
     const std::string data_dir = f.get_string("data", default_data_dir(), "CIFAR binary folder (default $CIFAR10_DIR)");
     const std::string dataset = f.get_string("dataset", "cifar10", "cifar10 | cifar100");

@@ -31,6 +31,8 @@
 #include "optim/checkpoint.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
+#include "quant/quantize_model.h"
+#include "quant/train_step.h"
 
 using namespace tern;
 using json = nlohmann::json;
@@ -129,7 +131,20 @@ int main(int argc, char** argv) try {
     const bool resume = f.get_bool("resume", false, "continue from <out>/last.safetensors");
     const std::string subset = f.get_string("eval-subset", "", "also report accuracy on test records A:B");
     const int64_t train_limit = f.get_int("train-limit", -1, "use only the first N training images");
+    const float label_smoothing = float(f.get_double("label-smoothing", 0, "cross-entropy label smoothing ε"));
+    // Quantization (quant/): which weight quantizer the conv/linear layers host, and its options.
+    QuantizeConfig qc;
+    qc.method = f.get_string("method", "fp", "weights: fp | tga | twn");
+    qc.quantize_first = f.get_bool("quantize-first", true, "quantize the first conv too (TGA: yes)");
+    qc.quantize_last = f.get_bool("quantize-last", true, "quantize the classifier too (TGA: yes)");
+    qc.tga.delta_init = f.get_double("delta-init", 0.1, "TGA: δ₀ = factor · max|w|");
+    qc.tga.gradient_correctness = f.get_bool("gradient-correctness", true, "TGA: ∂Tern/∂w = 1/S (Eq. 15)");
+    qc.tga.stats_gradient = f.get_bool("stats-gradient", true, "TGA: μ and σ pass gradient");
+    const std::string update = f.get_string("update", "alternating", "TGA: alternating (Algorithm 1) | single");
+    const double threshold_lr_scale = f.get_double("threshold-lr-scale", 1, "thresholds' lr = lr × this");
+    const double threshold_momentum = f.get_double("threshold-momentum", 0, "thresholds' SGD momentum (paper: vanilla SGD)");
     f.done();
+    TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single");
 
     if (threads > 0) set_num_threads(int(threads));
     TERN_CHECK(dataset == "cifar10" || dataset == "cifar100", "--dataset must be cifar10 or cifar100");
@@ -166,10 +181,21 @@ int main(int argc, char** argv) try {
         TERN_CHECK(r.ok(), "--init " << init << " does not match " << model_name << ": " << r.describe());
         std::printf("initialized from %s\n", init.c_str());
     }
-    std::vector<Tensor> decay, no_decay;
-    for (auto& [name, p] : model->named_parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
-    SGD opt({{"weights", decay, float(wd)}, {"no_decay", no_decay, 0.f}},
+    // Quantizers are attached after --init (TGA's δ₀ comes from the loaded weights) and before --resume (the
+    // checkpoint holds their parameters too).
+    const std::vector<QuantLayer> qlayers = attach_weight_quantizers(*model, qc);
+    const bool quantized = qc.method != "fp";
+    const ParameterGroups groups = group_parameters(*model);
+    SGD opt({{"weights", groups.weights, float(wd)}, {"no_decay", groups.no_decay, 0.f},
+             {"act_steps", groups.act_steps, 0.f}},
             {float(lr), float(momentum), nesterov});
+    SGD threshold_opt({{"thresholds", groups.thresholds, 0.f, float(threshold_lr_scale)}},
+                      {float(lr), float(threshold_momentum), false});
+    SGD* thresholds = groups.thresholds.empty() ? nullptr : &threshold_opt;
+    const UpdateMode mode = thresholds && update == "alternating" ? UpdateMode::Alternating : UpdateMode::Joint;
+    if (quantized)
+        std::printf("quantized with %s (%s updates); layers:\n%s", qc.method.c_str(),
+                    mode == UpdateMode::Alternating ? "alternating" : "joint", format_layer_stats(qlayers).c_str());
     ScheduleConfig sc;
     sc.kind = schedule;
     sc.base_lr = lr;
@@ -187,7 +213,7 @@ int main(int argc, char** argv) try {
     const std::string last_path = out + "/last.safetensors", best_path = out + "/best.safetensors";
     if (resume) {
         TERN_CHECK(file_exists(last_path), "--resume: no checkpoint at " << last_path);
-        const json info = load_checkpoint(last_path, *model, &opt);
+        const json info = load_checkpoint(last_path, *model, {&opt, &threshold_opt});
         TERN_CHECK(info.value("model", "") == model_name, "--resume: " << last_path << " holds a "
                                                                        << info.value("model", "?") << ", not a "
                                                                        << model_name);
@@ -234,10 +260,9 @@ int main(int argc, char** argv) try {
         while (auto b = loader.next()) {
             lr_now = lr_schedule.lr_at(double(epoch) + double(step) / double(steps_per_epoch));
             opt.set_lr(float(lr_now));
-            opt.zero_grad();
-            const Tensor logits = model->forward(b->images);
-            const Tensor loss = cross_entropy(logits, b->labels);
-            const float loss_value = loss.item();
+            threshold_opt.set_lr(float(lr_now));
+            const StepResult sr = train_step(*model, b->images, b->labels, opt, thresholds, mode, label_smoothing);
+            const float loss_value = sr.loss;
             if (!std::isfinite(loss_value)) {
                 progress.finish();
                 std::fprintf(stderr,
@@ -247,11 +272,9 @@ int main(int argc, char** argv) try {
                              file_exists(last_path) ? last_path.c_str() : "(none yet)");
                 return 3;
             }
-            loss.backward();
-            opt.step();
             const int64_t n = int64_t(b->labels.size());
             loss_sum += double(loss_value) * double(n);
-            correct += count_correct(logits, b->labels);
+            correct += sr.correct;
             seen += n;
             images_this_run += n;
             ++step;
@@ -285,12 +308,18 @@ int main(int argc, char** argv) try {
             rec["subset"] = subset;
             rec["subset_acc"] = r.subset_accuracy;
         }
+        if (quantized) {
+            rec["layers"] = layer_stats_json(qlayers);
+            std::printf("%s", format_layer_stats(qlayers).c_str());
+        }
         metrics.write(rec);
         json info = {{"model", model_name}, {"dataset", dataset}, {"epoch", epoch + 1}, {"best_acc", best_acc},
                      {"test_acc", r.accuracy}, {"flags", f.effective()}};
-        save_checkpoint(last_path, *model, &opt, info);
-        if (is_best) save_checkpoint(best_path, *model, nullptr, info);
+        save_checkpoint(last_path, *model, {&opt, &threshold_opt}, info);
+        if (is_best)  // a plain state dict (loadable with --init, or by PyTorch), with the info as metadata
+            save_tensors(best_path, model->state_dict(), {{"tern.checkpoint", info.dump()}});
     }
+    if (quantized) std::printf("final per-layer quantization:\n%s", format_layer_stats(qlayers).c_str());
     std::printf("done: best test accuracy %.2f %%, %s\n", best_acc,
                 format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()).c_str());
     return 0;

@@ -28,6 +28,8 @@ public:
     void set_input_quantizer(std::shared_ptr<Module> q);
     Module* weight_quantizer() const { return weight_quantizer_.get(); }
     Module* input_quantizer() const { return input_quantizer_.get(); }
+    const std::shared_ptr<Module>& weight_quantizer_ptr() const { return weight_quantizer_; }
+    const std::shared_ptr<Module>& input_quantizer_ptr() const { return input_quantizer_; }
     Tensor effective_weight();  // the weight forward() convolves with (quantized if a quantizer is set)
 
     Conv2dConfig config;

@@ -17,6 +17,8 @@ public:
     void set_input_quantizer(std::shared_ptr<Module> q);
     Module* weight_quantizer() const { return weight_quantizer_.get(); }
     Module* input_quantizer() const { return input_quantizer_.get(); }
+    const std::shared_ptr<Module>& weight_quantizer_ptr() const { return weight_quantizer_; }
+    const std::shared_ptr<Module>& input_quantizer_ptr() const { return input_quantizer_; }
     Tensor effective_weight();
 
     int64_t in_features, out_features;

@@ -8,11 +8,12 @@ namespace tern {
 
 static const char* kInfoKey = "tern.checkpoint";
 
-void save_checkpoint(const std::string& path, const Module& model, const SGD* optimizer, const nlohmann::json& info) {
+void save_checkpoint(const std::string& path, const Module& model, const std::vector<const SGD*>& optimizers,
+                     const nlohmann::json& info) {
     std::map<std::string, Tensor> tensors;
     for (auto& [name, t] : model.state_dict()) tensors["model." + name] = t;
-    if (optimizer)
-        for (auto& [name, t] : optimizer->state()) tensors["optim." + name] = t;
+    for (const SGD* opt : optimizers)
+        for (auto& [name, t] : opt->state()) tensors["optim." + name] = t;
     save_tensors(path, tensors, {{kInfoKey, info.dump()}});
 }
 
@@ -27,7 +28,7 @@ nlohmann::json read_checkpoint_info(const std::string& path) {
     }
 }
 
-nlohmann::json load_checkpoint(const std::string& path, Module& model, SGD* optimizer) {
+nlohmann::json load_checkpoint(const std::string& path, Module& model, const std::vector<SGD*>& optimizers) {
     const nlohmann::json info = read_checkpoint_info(path);
     std::map<std::string, Tensor> model_state, optim_state;
     for (auto& [name, t] : load_tensors(path)) {
@@ -36,7 +37,7 @@ nlohmann::json load_checkpoint(const std::string& path, Module& model, SGD* opti
     }
     try {
         model.load_state_dict(model_state, /*strict=*/true);
-        if (optimizer) optimizer->load_state(optim_state);
+        for (SGD* opt : optimizers) opt->load_state(optim_state);
     } catch (const Error& e) {
         TERN_FAIL(path << ": checkpoint does not fit this model/optimizer: " << e.what());
     }

@@ -6,16 +6,19 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "layers/module.h"
 #include "optim/sgd.h"
 
 namespace tern {
 
-void save_checkpoint(const std::string& path, const Module& model, const SGD* optimizer, const nlohmann::json& info);
-// Restores the model (strict: every key must match) and, if given, the optimizer; returns the info document.
+// Optimizers keep their state under their group names, so several (e.g. weights and thresholds) share one file.
+void save_checkpoint(const std::string& path, const Module& model, const std::vector<const SGD*>& optimizers,
+                     const nlohmann::json& info);
+// Restores the model (strict: every key must match) and the optimizers; returns the info document.
 // Throws tern::Error naming the file if it is missing, malformed, or does not fit the model.
-nlohmann::json load_checkpoint(const std::string& path, Module& model, SGD* optimizer);
+nlohmann::json load_checkpoint(const std::string& path, Module& model, const std::vector<SGD*>& optimizers);
 // Reads only the info document (to decide how to resume before building anything).
 nlohmann::json read_checkpoint_info(const std::string& path);
 

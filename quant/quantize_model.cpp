@@ -1,0 +1,97 @@
+// quant/quantize_model.cpp — finding a model's weight layers, attaching quantizers, grouping parameters.
+#include "quant/quantize_model.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "core/error.h"
+#include "layers/conv2d.h"
+#include "layers/linear.h"
+#include "quant/twn.h"
+
+namespace tern {
+
+std::vector<QuantLayer> weight_layers(Module& model) {
+    std::vector<QuantLayer> out;
+    for (auto& [name, m] : model.named_modules()) {
+        if (auto* c = dynamic_cast<Conv2d*>(m))
+            out.push_back({name, m, c->weight, std::dynamic_pointer_cast<WeightQuantizer>(
+                                                   c->weight_quantizer() ? c->weight_quantizer_ptr() : nullptr)});
+        else if (auto* l = dynamic_cast<Linear*>(m))
+            out.push_back({name, m, l->weight, std::dynamic_pointer_cast<WeightQuantizer>(
+                                                   l->weight_quantizer() ? l->weight_quantizer_ptr() : nullptr)});
+    }
+    return out;
+}
+
+std::shared_ptr<WeightQuantizer> make_weight_quantizer(const std::string& method, const Tensor& weight,
+                                                       const QuantizeConfig& config) {
+    if (method == "tga") return std::make_shared<TgaQuantizer>(weight, config.tga);
+    if (method == "twn") return std::make_shared<TwnQuantizer>();
+    TERN_FAIL("unknown weight quantization method '" << method << "' (expected fp, tga, twn or ptq)");
+}
+
+std::vector<QuantLayer> attach_weight_quantizers(Module& model, const QuantizeConfig& config) {
+    std::vector<QuantLayer> layers = weight_layers(model);
+    if (config.method == "fp") return layers;
+    TERN_CHECK(!layers.empty(), "the model has no Conv2d or Linear layer to quantize");
+    for (size_t i = 0; i < layers.size(); ++i) {
+        QuantLayer& l = layers[i];
+        if ((i == 0 && !config.quantize_first) || (i + 1 == layers.size() && !config.quantize_last)) continue;
+        l.quantizer = make_weight_quantizer(config.method, l.weight, config);
+        if (auto* c = dynamic_cast<Conv2d*>(l.layer)) c->set_weight_quantizer(l.quantizer);
+        else dynamic_cast<Linear*>(l.layer)->set_weight_quantizer(l.quantizer);
+    }
+    return layers;
+}
+
+ParameterGroups group_parameters(const Module& model) {
+    ParameterGroups g;
+    for (auto& [name, p] : model.named_parameters()) {
+        if (name.find("weight_quantizer.") != std::string::npos) g.thresholds.push_back(p);
+        else if (name.find("input_quantizer.") != std::string::npos) g.act_steps.push_back(p);
+        else if (p.dim() >= 2) g.weights.push_back(p);
+        else g.no_decay.push_back(p);
+    }
+    return g;
+}
+
+nlohmann::json layer_stats_json(const std::vector<QuantLayer>& layers) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const QuantLayer& l : layers)
+        if (l.quantizer) out[l.name] = l.quantizer->stats(l.weight);
+    return out;
+}
+
+std::string format_layer_stats(const std::vector<QuantLayer>& layers) {
+    std::ostringstream os;
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-22s %8s %9s %10s %10s\n", "layer", "weights", "sparsity", "δᶜ/σ|Δ", "scale");
+    os << line;
+    int64_t total = 0, zeros = 0;
+    for (const QuantLayer& l : layers) {
+        if (!l.quantizer) {
+            std::snprintf(line, sizeof line, "  %-22s %8lld %9s\n", l.name.c_str(), (long long)l.weight.numel(),
+                          "(fp32)");
+            os << line;
+            continue;
+        }
+        const nlohmann::json s = l.quantizer->stats(l.weight);
+        const double sp = s.value("sparsity", 0.0);
+        const double thr = s.contains("delta_c_over_sigma") ? s["delta_c_over_sigma"].get<double>()
+                                                            : s.value("delta", 0.0);
+        std::snprintf(line, sizeof line, "  %-22s %8lld %8.1f%% %10.4f %10.4g\n", l.name.c_str(),
+                      (long long)l.weight.numel(), 100 * sp, thr, s.value("S", 0.0));
+        os << line;
+        total += l.weight.numel();
+        zeros += int64_t(sp * double(l.weight.numel()) + 0.5);
+    }
+    if (total) {
+        std::snprintf(line, sizeof line, "  %-22s %8lld %8.1f%%\n", "all ternary layers", (long long)total,
+                      100.0 * double(zeros) / double(total));
+        os << line;
+    }
+    return os.str();
+}
+
+}  // namespace tern

@@ -1,0 +1,51 @@
+// quant/quantize_model.h — turn an ordinary model into a quantized one by attaching weight quantizers to its
+// Conv2d and Linear layers (the layers stay what they are; see layers/conv2d.h), and group its parameters for
+// the optimizers.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+#include "optim/sgd.h"
+#include "quant/tga.h"
+#include "quant/weight_quantizer.h"
+
+namespace tern {
+
+struct QuantizeConfig {
+    std::string method = "fp";   // fp | tga | twn  (ptq attaches its own, see quant/ptq.h)
+    bool quantize_first = true;  // the first conv (TGA ternarizes it; PTQ keeps it full precision)
+    bool quantize_last = true;   // the classifier
+    TgaOptions tga;
+};
+
+struct QuantLayer {
+    std::string name;                            // "layer1.0.conv1"
+    Module* layer = nullptr;                     // the Conv2d or Linear
+    Tensor weight;                               // its full-precision weight
+    std::shared_ptr<WeightQuantizer> quantizer;  // null for layers kept in full precision
+};
+
+// Every Conv2d and Linear of the model in forward order (named_modules order), with their quantizers if any.
+std::vector<QuantLayer> weight_layers(Module& model);
+// Attaches a new quantizer (initialized from the current weights) to each chosen layer; returns all layers.
+std::vector<QuantLayer> attach_weight_quantizers(Module& model, const QuantizeConfig& config);
+std::shared_ptr<WeightQuantizer> make_weight_quantizer(const std::string& method, const Tensor& weight,
+                                                       const QuantizeConfig& config);
+
+// The model's parameters in the groups tern's training uses:
+//   weights     conv/linear weights (dim ≥ 2)                     weight decay wd
+//   no_decay    BN γ/β and biases                                 no weight decay
+//   thresholds  weight-quantizer parameters (TGA δ, PTQ Δ)        no weight decay (TGA Sec. III.B)
+//   act_steps   input-quantizer parameters (LSQ step sizes)       no weight decay
+struct ParameterGroups {
+    std::vector<Tensor> weights, no_decay, thresholds, act_steps;
+};
+ParameterGroups group_parameters(const Module& model);
+
+// One text table of per-layer quantizer figures (sparsity, thresholds, scale), for logs.
+std::string format_layer_stats(const std::vector<QuantLayer>& layers);
+nlohmann::json layer_stats_json(const std::vector<QuantLayer>& layers);
+
+}  // namespace tern

@@ -1,0 +1,28 @@
+// quant/train_step.h — one optimization step on a batch, for full-precision and quantized models alike.
+//
+// Joint: forward, backward, then every optimizer steps (thresholds and weights updated by one backward).
+// Alternating: TGA's Algorithm 1 — (1) forward/backward, update the thresholds only; (2) forward/backward on the
+// same batch, now with the updated thresholds, update the weights only. Twice the compute of Joint, which
+// exists as the faster "single-pass" alternative.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+#include "layers/module.h"
+#include "optim/sgd.h"
+
+namespace tern {
+
+enum class UpdateMode { Joint, Alternating };
+
+struct StepResult {
+    float loss = 0;       // of the (last) forward pass; not finite means the run diverged
+    int64_t correct = 0;  // predictions equal to the label in that pass
+};
+
+// `thresholds` may be null (no quantizer thresholds). Alternating requires it.
+StepResult train_step(Module& model, const Tensor& images, const std::vector<int32_t>& labels, SGD& weights,
+                      SGD* thresholds, UpdateMode mode, float label_smoothing = 0.f);
+
+}  // namespace tern

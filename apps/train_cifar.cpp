@@ -19,6 +19,7 @@
 
 #include "apps/flags.h"
 #include "apps/runtime.h"
+#include "apps/svg.h"
 #include "apps/progress.h"
 #include "core/atomic_file.h"
 #include "core/autograd.h"
@@ -31,6 +32,7 @@
 #include "optim/checkpoint.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
+#include "quant/model_size.h"
 #include "quant/quantize_model.h"
 #include "quant/train_step.h"
 
@@ -101,6 +103,44 @@ std::string default_data_dir() {
     return "data/cifar-10-batches-bin";
 }
 
+int ptq_stage_of(const std::vector<QuantLayer>& layers) {
+    for (const QuantLayer& l : layers)
+        if (auto* q = dynamic_cast<PtqQuantizer*>(l.quantizer.get())) return q->stage();
+    return 0;
+}
+
+// PTQ's Figure 2: per layer, the histogram of the L2-normalized weights that are not zero (pruned or below Δ),
+// with the ternary value ±√n/n (n = non-zero weights per output unit) marked.
+void write_weight_histograms(const std::string& dir, int stage, const std::vector<QuantLayer>& layers) {
+    probe_writable_dir(dir);
+    std::vector<HistogramPanel> panels;
+    for (const QuantLayer& l : layers) {
+        if (!l.quantizer) continue;
+        const Tensor w = contiguous_data(l.weight), c = l.quantizer->codes(l.weight);
+        const int64_t rows = w.size(0), n = w.numel() / rows;
+        HistogramPanel p;
+        p.title = l.name;
+        double ideal = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+            double norm = 0;
+            int64_t nnz = 0;
+            for (int64_t i = 0; i < n; ++i)
+                if (c.data()[r * n + i] != 0.f) norm += double(w.data()[r * n + i]) * w.data()[r * n + i], ++nnz;
+            if (nnz == 0) continue;
+            norm = std::sqrt(norm);
+            for (int64_t i = 0; i < n; ++i)
+                if (c.data()[r * n + i] != 0.f) p.values.push_back(float(w.data()[r * n + i] / norm));
+            ideal += 1.0 / std::sqrt(double(nnz)) / double(rows);
+        }
+        p.markers = {-ideal, ideal};
+        panels.push_back(std::move(p));
+    }
+    const std::string path = dir + "/ptq_stage" + std::to_string(stage) + "_weights.svg";
+    write_histogram_grid(path, "PTQ stage " + std::to_string(stage) +
+                                   ": L2-normalized non-zero weights per layer (red: ±√n/n)", panels);
+    std::printf("wrote %s\n", path.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -134,8 +174,8 @@ int main(int argc, char** argv) try {
     const float label_smoothing = float(f.get_double("label-smoothing", 0, "cross-entropy label smoothing ε"));
     // Quantization (quant/): which weight quantizer the conv/linear layers host, and its options.
     QuantizeConfig qc;
-    qc.method = f.get_string("method", "fp", "weights: fp | tga | twn");
-    qc.quantize_first = f.get_bool("quantize-first", true, "quantize the first conv too (TGA: yes)");
+    qc.method = f.get_string("method", "fp", "weights: fp | tga | twn | ptq");
+    qc.quantize_first = f.get_bool("quantize-first", qc.method != "ptq", "quantize the first conv too (TGA: yes, PTQ: no)");
     qc.quantize_last = f.get_bool("quantize-last", true, "quantize the classifier too (TGA: yes)");
     qc.tga.delta_init = f.get_double("delta-init", 0.1, "TGA: δ₀ = factor · max|w|");
     qc.tga.gradient_correctness = f.get_bool("gradient-correctness", true, "TGA: ∂Tern/∂w = 1/S (Eq. 15)");
@@ -143,8 +183,19 @@ int main(int argc, char** argv) try {
     const std::string update = f.get_string("update", "alternating", "TGA: alternating (Algorithm 1) | single");
     const double threshold_lr_scale = f.get_double("threshold-lr-scale", 1, "thresholds' lr = lr × this");
     const double threshold_momentum = f.get_double("threshold-momentum", 0, "thresholds' SGD momentum (paper: vanilla SGD)");
+    const std::vector<double> ptq_stage_list = parse_list(f.get_string("ptq-stages", "4,8,8", "PTQ: epochs of stages 1 (L2 norm), 2 (pruned), 3 (ternary)"));
+    qc.ptq.prune_ratio = f.get_double("prune", 0.7, "PTQ: pruning ratio p");
+    qc.ptq.reset = f.get_bool("ptq-reset", true, "PTQ: the resetting trick (false: STE-Only ablation)");
+    qc.ptq.fixed_mask = f.get_string("ptq-mask", "fixed", "PTQ: pruned positions stay zero (fixed) or may regrow (free)") == "fixed";
+    qc.ptq.delta_init = f.get_double("ptq-delta-init", 0.5, "PTQ: Δ₀ = factor · mean|w| of the non-zero weights");
+    const std::string plots = f.get_string("plots", "", "PTQ: write SVG histograms of normalized weights per stage here");
     f.done();
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single");
+    std::vector<int64_t> ptq_stages;
+    for (double e : ptq_stage_list) ptq_stages.push_back(int64_t(e));
+    if (qc.method == "ptq")
+        TERN_CHECK(ptq_stages.size() == 3 && ptq_stages[0] + ptq_stages[1] + ptq_stages[2] == epochs,
+                   "--ptq-stages must give 3 stage lengths adding up to --epochs (" << epochs << ")");
 
     if (threads > 0) set_num_threads(int(threads));
     TERN_CHECK(dataset == "cifar10" || dataset == "cifar100", "--dataset must be cifar10 or cifar100");
@@ -176,14 +227,23 @@ int main(int argc, char** argv) try {
 
     // ---- model and optimizer ----
     auto model = make_model(model_name, num_classes, uint64_t(seed));
+    // Quantizers are attached first, so that --init and --resume can restore their parameters (a PTQ stage, a
+    // TGA δ). When --init is a full-precision state dict (no quantizer entries), they are attached again, now
+    // initialized from the loaded weights (TGA's δ₀ = 0.1·max|w| needs the real w).
+    std::vector<QuantLayer> qlayers = attach_weight_quantizers(*model, qc);
     if (!init.empty()) {
         const LoadReport r = model->load_state_dict(load_tensors(init), /*strict=*/false);
-        TERN_CHECK(r.ok(), "--init " << init << " does not match " << model_name << ": " << r.describe());
+        bool quantizer_state_missing = false;
+        for (const std::string& k : r.missing) {
+            TERN_CHECK(k.find("_quantizer.") != std::string::npos,
+                       "--init " << init << " does not match " << model_name << ": " << r.describe());
+            quantizer_state_missing = true;
+        }
+        TERN_CHECK(r.unexpected.empty(), "--init " << init << " does not match " << model_name << " with --method "
+                                                   << qc.method << ": " << r.describe());
+        if (quantizer_state_missing) qlayers = attach_weight_quantizers(*model, qc);
         std::printf("initialized from %s\n", init.c_str());
     }
-    // Quantizers are attached after --init (TGA's δ₀ comes from the loaded weights) and before --resume (the
-    // checkpoint holds their parameters too).
-    const std::vector<QuantLayer> qlayers = attach_weight_quantizers(*model, qc);
     const bool quantized = qc.method != "fp";
     const ParameterGroups groups = group_parameters(*model);
     SGD opt({{"weights", groups.weights, float(wd)}, {"no_decay", groups.no_decay, 0.f},
@@ -205,6 +265,9 @@ int main(int argc, char** argv) try {
     sc.t_mult = tmult;
     sc.milestones = parse_list(milestones);
     sc.warmup_epochs = warmup;
+    if (qc.method == "ptq" && schedule == "sgdr" && !f.has("t0"))  // one warm restart per PTQ stage
+        for (int64_t e : ptq_stages)
+            if (e > 0) sc.cycles.push_back(double(e));
     const LrSchedule lr_schedule(sc);
 
     // ---- resume ----
@@ -253,6 +316,17 @@ int main(int argc, char** argv) try {
     int64_t images_this_run = 0;
     for (int64_t epoch = start_epoch; epoch < epochs; ++epoch) {
         const auto t_epoch = Clock::now();
+        if (qc.method == "ptq") {
+            const int before = ptq_stage_of(qlayers);
+            if (const int stage = advance_ptq_stage(qlayers, epoch, ptq_stages)) {
+                if (!plots.empty()) write_weight_histograms(plots, before, qlayers);
+                opt.reset_state();  // a new stage starts from rest: stale momentum would move pruned/reset weights
+                threshold_opt.reset_state();
+                std::printf("PTQ stage %d starts at epoch %lld%s\n", stage, (long long)epoch + 1,
+                            stage == 2 ? " (pruned, survivors reset to ±1)" : " (ternary with learned Δ)");
+                std::printf("%s", format_layer_stats(qlayers).c_str());
+            }
+        }
         loader.start_epoch(epoch);
         double loss_sum = 0;
         int64_t correct = 0, seen = 0, step = 0;
@@ -319,7 +393,14 @@ int main(int argc, char** argv) try {
         if (is_best)  // a plain state dict (loadable with --init, or by PyTorch), with the info as metadata
             save_tensors(best_path, model->state_dict(), {{"tern.checkpoint", info.dump()}});
     }
-    if (quantized) std::printf("final per-layer quantization:\n%s", format_layer_stats(qlayers).c_str());
+    if (quantized) {
+        std::printf("final per-layer quantization:\n%s", format_layer_stats(qlayers).c_str());
+        const SizeReport size = model_size_report(*model);
+        std::printf("model size:\n%s", size.table().c_str());
+        write_file_atomic(out + "/size.json", [&](std::FILE* fp) { write_bytes(fp, size.to_json().dump(2).data(),
+                                                                                size.to_json().dump(2).size()); });
+        if (qc.method == "ptq" && !plots.empty()) write_weight_histograms(plots, ptq_stage_of(qlayers), qlayers);
+    }
     std::printf("done: best test accuracy %.2f %%, %s\n", best_acc,
                 format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()).c_str());
     return 0;

@@ -14,6 +14,7 @@ LrSchedule::LrSchedule(ScheduleConfig c) : config_(std::move(c)) {
     TERN_CHECK(config_.base_lr >= 0 && config_.eta_min >= 0, "learning rates must be non-negative");
     TERN_CHECK(k != "cosine" || config_.total_epochs > 0, "cosine schedule needs total epochs > 0");
     TERN_CHECK(k != "sgdr" || (config_.t0 > 0 && config_.t_mult >= 1), "sgdr needs T_0 > 0 and T_mult ≥ 1");
+    for (double len : config_.cycles) TERN_CHECK(len > 0, "sgdr cycle lengths must be positive");
 }
 
 static double cosine(double lr0, double eta_min, double t, double T) {
@@ -28,10 +29,13 @@ double LrSchedule::lr_at(double t) const {
         lr = cosine(c.base_lr, c.eta_min, std::min(t, c.total_epochs), c.total_epochs);
     } else if (c.kind == "sgdr") {
         // Find the cycle containing t: cycles last T_0, T_0·T_mult, T_0·T_mult², …
-        double start = 0, len = c.t0;
+        double start = 0, len = c.cycles.empty() ? c.t0 : c.cycles[0];
+        size_t i = 0;
         while (t >= start + len - 1e-12) {
             start += len;
-            len *= c.t_mult;
+            ++i;
+            if (c.cycles.empty()) len *= c.t_mult;
+            else if (i < c.cycles.size()) len = c.cycles[i];
         }
         lr = cosine(c.base_lr, c.eta_min, t - start, len);
     } else if (c.kind == "multistep") {

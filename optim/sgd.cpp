@@ -84,3 +84,10 @@ void SGD::load_state(const std::map<std::string, Tensor>& state) {
 }
 
 }  // namespace tern
+
+namespace tern {
+void SGD::reset_state() {
+    for (auto& group : momentum_)
+        for (Tensor& b : group) b = Tensor();
+}
+}  // namespace tern

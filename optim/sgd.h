@@ -44,6 +44,7 @@ public:
     // Momentum buffers by "group/index", for checkpoints. load_state checks shapes.
     std::map<std::string, Tensor> state() const;
     void load_state(const std::map<std::string, Tensor>& state);
+    void reset_state();  // forget the momentum buffers (a new training phase starts from rest)
 
 private:
     std::vector<ParamGroup> groups_;

@@ -28,6 +28,7 @@ std::shared_ptr<WeightQuantizer> make_weight_quantizer(const std::string& method
                                                        const QuantizeConfig& config) {
     if (method == "tga") return std::make_shared<TgaQuantizer>(weight, config.tga);
     if (method == "twn") return std::make_shared<TwnQuantizer>();
+    if (method == "ptq") return std::make_shared<PtqQuantizer>(weight, config.ptq);
     TERN_FAIL("unknown weight quantization method '" << method << "' (expected fp, tga, twn or ptq)");
 }
 
@@ -56,6 +57,19 @@ ParameterGroups group_parameters(const Module& model) {
     return g;
 }
 
+int advance_ptq_stage(const std::vector<QuantLayer>& layers, int64_t epoch, const std::vector<int64_t>& stage_epochs) {
+    TERN_CHECK(stage_epochs.size() == 3, "PTQ needs epochs for 3 stages (E1,E2,E3)");
+    const int target = epoch < stage_epochs[0] ? 1 : epoch < stage_epochs[0] + stage_epochs[1] ? 2 : 3;
+    int moved = 0;
+    for (const QuantLayer& l : layers) {
+        auto* q = dynamic_cast<PtqQuantizer*>(l.quantizer.get());
+        if (!q) continue;
+        if (q->stage() < 2 && target >= 2) q->prune(l.weight), moved = 2;
+        if (q->stage() < 3 && target >= 3) q->start_ternary(l.weight), moved = 3;
+    }
+    return moved;
+}
+
 nlohmann::json layer_stats_json(const std::vector<QuantLayer>& layers) {
     nlohmann::json out = nlohmann::json::object();
     for (const QuantLayer& l : layers)
@@ -80,8 +94,14 @@ std::string format_layer_stats(const std::vector<QuantLayer>& layers) {
         const double sp = s.value("sparsity", 0.0);
         const double thr = s.contains("delta_c_over_sigma") ? s["delta_c_over_sigma"].get<double>()
                                                             : s.value("delta", 0.0);
-        std::snprintf(line, sizeof line, "  %-22s %8lld %8.1f%% %10.4f %10.4g\n", l.name.c_str(),
-                      (long long)l.weight.numel(), 100 * sp, thr, s.value("S", 0.0));
+        if (s.contains("mean_normalized_magnitude"))  // PTQ: the paper's Figure 2 quantity next to √n/n
+            std::snprintf(line, sizeof line, "  %-22s %8lld %8.1f%% %10.4f %7.4f vs √n/n %.4f (stage %d)\n",
+                          l.name.c_str(), (long long)l.weight.numel(), 100 * sp, thr,
+                          s["mean_normalized_magnitude"].get<double>(), s["sqrt_n_over_n"].get<double>(),
+                          s["stage"].get<int>());
+        else
+            std::snprintf(line, sizeof line, "  %-22s %8lld %8.1f%% %10.4f %10.4g\n", l.name.c_str(),
+                          (long long)l.weight.numel(), 100 * sp, thr, s.value("S", 0.0));
         os << line;
         total += l.weight.numel();
         zeros += int64_t(sp * double(l.weight.numel()) + 0.5);

@@ -8,16 +8,18 @@
 
 #include "layers/module.h"
 #include "optim/sgd.h"
+#include "quant/ptq.h"
 #include "quant/tga.h"
 #include "quant/weight_quantizer.h"
 
 namespace tern {
 
 struct QuantizeConfig {
-    std::string method = "fp";   // fp | tga | twn  (ptq attaches its own, see quant/ptq.h)
+    std::string method = "fp";   // fp | tga | twn | ptq
     bool quantize_first = true;  // the first conv (TGA ternarizes it; PTQ keeps it full precision)
     bool quantize_last = true;   // the classifier
     TgaOptions tga;
+    PtqOptions ptq;
 };
 
 struct QuantLayer {
@@ -43,6 +45,12 @@ struct ParameterGroups {
     std::vector<Tensor> weights, no_decay, thresholds, act_steps;
 };
 ParameterGroups group_parameters(const Module& model);
+
+// PTQ's three stages as epochs: stage_epochs = {E1, E2, E3}. Moves every PTQ quantizer to the stage that `epoch`
+// falls in — pruning (with the resetting trick) at the start of stage 2, Δ initialization at the start of stage 3 —
+// and returns the new stage if a transition happened (0 otherwise). The quantizers remember their stage (it is
+// checkpointed), so calling this after a resume never prunes twice.
+int advance_ptq_stage(const std::vector<QuantLayer>& layers, int64_t epoch, const std::vector<int64_t>& stage_epochs);
 
 // One text table of per-layer quantizer figures (sparsity, thresholds, scale), for logs.
 std::string format_layer_stats(const std::vector<QuantLayer>& layers);

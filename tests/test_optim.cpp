@@ -84,6 +84,10 @@ TEST_CASE("SGDR learning rate at chosen steps equals the closed form") {
     CHECK(s.lr_at(31.5) == doctest::Approx(closed(1.5, 40)));
     c.t_mult = 1;
     CHECK(LrSchedule(c).lr_at(27) == doctest::Approx(closed(7, 10)));
+    c.cycles = {4, 6, 6};  // restarts at 4 and 10 (one per PTQ stage), then every 6
+    CHECK(LrSchedule(c).lr_at(3) == doctest::Approx(closed(3, 4)));
+    CHECK(LrSchedule(c).lr_at(7) == doctest::Approx(closed(3, 6)));
+    CHECK(LrSchedule(c).lr_at(17) == doctest::Approx(closed(1, 6)));
 }
 
 TEST_CASE("cosine, multistep, warm-up and per-epoch schedules") {

@@ -1,0 +1,145 @@
+// quant/ptq.cpp — PTQ's stages: L2-normalized forward, pruning with the resetting trick, learned-Δ ternary.
+#include "quant/ptq.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops/elementwise.h"
+#include "core/profiler.h"
+#include "quant/l2_normalize.h"
+
+namespace tern {
+
+Tensor ternarize(const Tensor& w_in, float delta) {
+    const Tensor w = contiguous_data(w_in);
+    Tensor out = Tensor::empty(w.shape());
+    for (int64_t i = 0; i < w.numel(); ++i) {
+        const float v = w.data()[i];
+        out.data()[i] = v > delta ? 1.f : (v < -delta ? -1.f : 0.f);  // Eq. (1)
+    }
+    return out;
+}
+
+PtqQuantizer::PtqQuantizer(const Tensor& w, PtqOptions o) : options(o) {
+    TERN_CHECK(o.prune_ratio >= 0 && o.prune_ratio < 1, "PTQ: the pruning ratio must be in [0, 1)");
+    delta = Tensor::zeros({1});
+    stage_ = Tensor::ones({1});
+    mask = Tensor::ones(w.shape());
+    register_parameter("delta", &delta);
+    register_buffer("stage", &stage_);
+    register_buffer("mask", &mask);
+}
+
+Tensor PtqQuantizer::forward(const Tensor& w) {
+    ProfileScope scope(OpKind::Quantizer);
+    TERN_CHECK(mask.shape() == w.shape(), "PTQ: weight " << w.shape_str() << " does not match the quantizer's mask");
+    if (stage() < 3) {
+        // Stages 1–2: w̃ = w/‖w‖ (Eq. 17), on the kept weights when the mask is fixed (their gradient is masked too).
+        return l2_normalize_rows(options.fixed_mask && stage() == 2 ? mul(w, mask) : w);
+    }
+    // Stage 3: ŵ = Quant(w, Δ) (Eq. 22), the layer computes with ŵ/‖ŵ‖ (Eq. 23).
+    const Tensor wc = contiguous_data(w);
+    Tensor q = ternarize(wc, std::fabs(delta.item()));
+    if (options.fixed_mask) q = mul(q, mask);
+    Tensor out = contiguous_data(l2_normalize_rows(q.detach())).detach();
+    record(out, "ptq_ternary", {w, delta},
+           [w = wc.detach(), q = q.detach(), mask = mask.detach(), fixed = options.fixed_mask](const Tensor& g) {
+               ProfileScope scope(OpKind::Quantizer);
+               // Refined STE, Eq. (24): ∂E/∂w ≈ ∂E/∂ŵ · M_w, M_w from the full-precision weights.
+               Tensor gw = l2_normalize_backward(fixed ? mul(w, mask) : w, g);
+               if (fixed) gw = mul(gw, mask);
+               // Eq. (25), our reading (see ptq.h): ∂L/∂Δ = −Σ_{ŵ_i≠0} sign(ŵ_i)·∂L/∂w_i
+               double gd = 0;
+               const float *pq = q.data(), *pg = gw.data();
+               for (int64_t i = 0; i < q.numel(); ++i) gd -= double(pq[i]) * pg[i];
+               return std::vector<Tensor>{gw, Tensor::full({1}, float(gd))};
+           });
+    return out;
+}
+
+void PtqQuantizer::prune(const Tensor& w) {
+    NoGradGuard no_grad;
+    TERN_CHECK(w.is_contiguous(), "PTQ prune: weight must be contiguous");
+    const int64_t n = w.numel();
+    const int64_t keep = int64_t(std::llround((1.0 - options.prune_ratio) * double(n)));
+    // t = Top(W, k): order by |w| (ties by index, so exactly `keep` survive), Eq. (2)–(3).
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    const float* p = w.data();
+    std::nth_element(order.begin(), order.begin() + keep, order.end(), [p](int64_t a, int64_t b) {
+        const float fa = std::fabs(p[a]), fb = std::fabs(p[b]);
+        return fa > fb || (fa == fb && a < b);
+    });
+    mask.fill_(0.f);
+    for (int64_t i = 0; i < keep; ++i) mask.data()[order[size_t(i)]] = 1.f;
+    float* pw = w.data();
+    for (int64_t i = 0; i < n; ++i) {
+        if (mask.data()[i] == 0.f) pw[i] = 0.f;                                     // Prune(w, t)
+        else if (options.reset) pw[i] = pw[i] > 0 ? 1.f : (pw[i] < 0 ? -1.f : 0.f);  // resetting: Quant(w, 0)
+    }
+    stage_.fill_(2.f);
+}
+
+void PtqQuantizer::start_ternary(const Tensor& w) {
+    const Tensor wc = contiguous_data(w);
+    double s = 0;
+    int64_t nz = 0;
+    for (int64_t i = 0; i < wc.numel(); ++i)
+        if (wc.data()[i] != 0.f && mask.data()[i] != 0.f) s += std::fabs(wc.data()[i]), ++nz;
+    delta.fill_(float(options.delta_init * (nz ? s / double(nz) : 0.0)));
+    stage_.fill_(3.f);
+}
+
+Tensor PtqQuantizer::codes(const Tensor& w) {
+    Tensor c = stage() == 3 ? ternarize(w, std::fabs(delta.item())) : ternarize(w, 0.f);
+    if (options.fixed_mask && stage() >= 2) {
+        NoGradGuard no_grad;
+        c = mul(c, mask);
+    }
+    return c;
+}
+
+Tensor PtqQuantizer::scales(const Tensor& w) {
+    const Tensor c = codes(w);
+    const int64_t rows = c.size(0), n = c.numel() / rows;
+    Tensor s = Tensor::empty({rows});
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t nnz = 0;
+        for (int64_t i = 0; i < n; ++i) nnz += c.data()[r * n + i] != 0.f;
+        s.data()[r] = nnz ? float(1.0 / std::sqrt(double(nnz))) : 0.f;  // ‖ŵ_row‖ = √(number of ±1)
+    }
+    return s;
+}
+
+nlohmann::json PtqQuantizer::stats(const Tensor& w) {
+    // The paper's Figure 2 quantity: the mean L2-normalized magnitude of the remaining (non-zero) weights, next
+    // to √n/n (n = non-zero weights of the output unit), the value ternary weights would have.
+    const Tensor wc = contiguous_data(w);
+    const Tensor c = codes(w);
+    const int64_t rows = wc.size(0), n = wc.numel() / rows;
+    double mag = 0, ideal = 0;
+    int64_t counted = 0, rows_counted = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        double norm = 0;
+        int64_t nnz = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            const double v = c.data()[r * n + i] != 0.f ? wc.data()[r * n + i] : 0.0;
+            norm += v * v;
+            nnz += c.data()[r * n + i] != 0.f;
+        }
+        if (nnz == 0 || norm == 0) continue;
+        norm = std::sqrt(norm);
+        for (int64_t i = 0; i < n; ++i)
+            if (c.data()[r * n + i] != 0.f) mag += std::fabs(wc.data()[r * n + i]) / norm, ++counted;
+        ideal += 1.0 / std::sqrt(double(nnz));
+        ++rows_counted;
+    }
+    return {{"sparsity", sparsity(c)}, {"delta", std::fabs(double(delta.item()))}, {"stage", stage()},
+            {"mean_normalized_magnitude", counted ? mag / double(counted) : 0.0},
+            {"sqrt_n_over_n", rows_counted ? ideal / double(rows_counted) : 0.0}};
+}
+
+}  // namespace tern

@@ -1,0 +1,63 @@
+// quant/ptq.h — Pruning Ternary Quantization (PTQ) as a weight quantizer with three stages.
+// Paper: ../shared/papers/000_7cf73ad03b44f317.txt, Sections 3–4, Algorithm 1.
+//
+// Stage 1, L2 normalization (Sec. 4.1):   the layer computes with w̃ = w/‖w‖ per output unit (Eq. 17–21).
+// Stage 2, pruning + resetting (Sec. 4.2.1, Eq. 2–3): prune() keeps the top (1 − p) of |w| in the layer,
+//          zeroes the rest and resets the survivors to sign(w) = Quant(w, 0); training goes on with w̃.
+// Stage 3, ternary quantization (Sec. 4.2, Eq. 1, 22–25):
+//          forward   ŵ = Quant(w, Δ) ∈ {−1, 0, +1},  the layer computes with ŵ/‖ŵ‖ per output unit (Eq. 22–23)
+//          backward  ∂E/∂w ≈ ∂E/∂ŵ · M_w with M_w from the full-precision w (the refined STE, Eq. 24)
+//          Δ         one per layer, learned, no weight decay, ∂L/∂Δ per Eq. (25) — see the reading below.
+//
+// Readings taken where the paper is ambiguous:
+// - Eq. (25) prints ∂L/∂Δ = Σ_{w_i≠0} ∂L/∂w_i, TTQ's scale gradient transplanted to a threshold, with no sign.
+//   Summed over a layer's positive and negative weights alike it has no direction. We restore TTQ's per-sign
+//   sums (Σ over positive codes minus Σ over negative codes) with a minus so that Δ is a threshold:
+//       ∂L/∂Δ = −Σ_{ŵ_i≠0} sign(ŵ_i)·∂L/∂w_i
+//   i.e. Δ grows (prunes more) when the gradient pushes the kept weights toward zero. Note that M_w makes
+//   Σ_i w_i·∂L/∂w_i = 0 for every row, so with near-equal kept magnitudes (PTQ's premise) this gradient is small:
+//   Δ moves slowly and the sparsity is set mostly by the pruning ratio. The training log shows Δ per layer.
+// - Δ is initialized at the start of stage 3 to delta_init × the mean |w| of the layer's non-zero weights.
+// - The pruned positions: `fixed_mask` keeps them at exactly zero for the rest of training (their gradient is
+//   masked); otherwise they are free to regrow from zero (and stage 3's Δ decides whether they count).
+// - Pruning ties: exactly round((1 − p)·n) weights are kept per layer; equal magnitudes are broken by index.
+#pragma once
+#include "quant/weight_quantizer.h"
+
+namespace tern {
+
+struct PtqOptions {
+    double prune_ratio = 0.7;  // p: the fraction of each layer's weights removed in stage 2 (paper: 70 %)
+    bool reset = true;         // the resetting trick; false gives the paper's "STE-Only" ablation
+    bool fixed_mask = true;    // pruned positions stay zero
+    double delta_init = 0.5;   // Δ₀ = delta_init · mean|w| over the non-zero weights, at the start of stage 3
+};
+
+class PtqQuantizer : public WeightQuantizer {
+public:
+    PtqQuantizer(const Tensor& w, PtqOptions options);  // w: the layer's weight (for the mask's shape)
+    Tensor forward(const Tensor& w) override;
+    Tensor codes(const Tensor& w) override;   // stage 3: Quant(w, Δ); earlier: sign(w) (the pruned pattern)
+    Tensor scales(const Tensor& w) override;  // per output unit: 1/‖ŵ_row‖, so that code·scale = ŵ/‖ŵ‖
+    nlohmann::json stats(const Tensor& w) override;
+    std::string kind() const override { return "ptq"; }
+    std::vector<Tensor> thresholds() override { return {delta}; }
+
+    int stage() const { return int(stage_.item()); }
+    // Stage 1 → 2: prune w in place (keep the top (1 − p) magnitudes), reset survivors to ±1 if options.reset.
+    void prune(const Tensor& w);
+    // Stage 2 → 3: initialize Δ from w and switch to the ternary forward.
+    void start_ternary(const Tensor& w);
+
+    PtqOptions options;
+    Tensor delta;  // (1,), Δ
+    Tensor mask;   // (same shape as w): 1 kept, 0 pruned; all ones before pruning
+
+private:
+    Tensor stage_;  // (1,): 1, 2 or 3 — a buffer, so checkpoints restore the stage
+};
+
+// Quant(w, Δ): +1 if w > Δ, −1 if w < −Δ, else 0   (PTQ Eq. 1)
+Tensor ternarize(const Tensor& w, float delta);
+
+}  // namespace tern

@@ -2,6 +2,9 @@
 // fused ReLU, and finite-difference gradients.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
+#include "core/kernels/batch_norm.h"
 #include "core/ops/batch_norm.h"
 #include "core/ops/elementwise.h"
 #include "tests/gradcheck.h"
@@ -88,4 +91,39 @@ TEST_CASE("batch norm gradients match finite differences (train, eval, fused rel
     check_gradients({"(N, C) features", {x2d, g, b}, [](auto& in) {
                          return batch_norm(in[0], in[1], in[2], Tensor(), Tensor());
                      }});
+}
+
+TEST_CASE("fast batch-norm passes equal the reference loops (C = 16, 48, 80; odd row counts; relu on/off)") {
+    using namespace tern::kernels;
+    for (int64_t C : {16, 48, 80})
+        for (int64_t M : {1, 7, 301}) {
+            INFO("M = " << M << ", C = " << C);
+            const Tensor x = uniform({M, C}, -1, 2, uint32_t(M + C)), g = uniform({M, C}, -1, 1, uint32_t(M * C));
+            const Tensor a = uniform({C}, 0.5f, 1.5f, 3), b = uniform({C}, -0.5f, 0.5f, 4), mu = uniform({C}, 0, 1, 5);
+            const Tensor k1 = uniform({C}, -1, 1, 6), k2 = uniform({C}, -1, 1, 7), k3 = uniform({C}, -1, 1, 8);
+            std::vector<double> f1(static_cast<size_t>(C)), f2(f1), r1(f1), r2(f1);
+            bn_moments(x.data(), mu.data(), M, C, f1.data(), f2.data());
+            bn_moments_ref(x.data(), mu.data(), M, C, r1.data(), r2.data());
+            for (int64_t c = 0; c < C; ++c) {
+                CHECK(f1[size_t(c)] == doctest::Approx(r1[size_t(c)]).epsilon(1e-5));
+                CHECK(f2[size_t(c)] == doctest::Approx(r2[size_t(c)]).epsilon(1e-5));
+            }
+            for (bool relu : {false, true}) {
+                const BnAffine f{a.data(), b.data(), relu};
+                Tensor y1 = Tensor::empty({M, C}), y2 = Tensor::empty({M, C});
+                bn_apply(x.data(), y1.data(), M, C, f);
+                bn_apply_ref(x.data(), y2.data(), M, C, f);
+                CHECK(y1.to_vector() == y2.to_vector());
+                bn_grad_sums(g.data(), x.data(), mu.data(), M, C, f, f1.data(), f2.data());
+                bn_grad_sums_ref(g.data(), x.data(), mu.data(), M, C, f, r1.data(), r2.data());
+                for (int64_t c = 0; c < C; ++c) {
+                    CHECK(std::fabs(f1[size_t(c)] - r1[size_t(c)]) < 1e-5);  // float blocks vs double: rounding only
+                    CHECK(std::fabs(f2[size_t(c)] - r2[size_t(c)]) < 1e-5);
+                }
+                bn_grad_apply(g.data(), x.data(), mu.data(), k1.data(), k2.data(), k3.data(), y1.data(), M, C, f);
+                bn_grad_apply_ref(g.data(), x.data(), mu.data(), k1.data(), k2.data(), k3.data(), y2.data(), M, C, f);
+                const auto v1 = y1.to_vector(), v2 = y2.to_vector();
+                for (size_t i = 0; i < v1.size(); ++i) CHECK(v1[i] == doctest::Approx(v2[i]).epsilon(1e-5).scale(1e-5));
+            }
+        }
 }

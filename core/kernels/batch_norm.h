@@ -1,0 +1,38 @@
+// core/kernels/batch_norm.h — the per-channel passes of batch norm over (M rows × C channels), channels innermost.
+//
+// Batch norm does a few flops per byte, so its cost is passes over memory. The four passes:
+//   moments       s1[c] = Σ_r (x − k)[r,c],  s2[c] = Σ_r (x − k)²[r,c]        (forward statistics, shift k)
+//   apply         y = x·a[c] + b[c], then max(·, 0) if relu                   (forward output)
+//   grad_sums     s1[c] = Σ g,  s2[c] = Σ g·(x − μ)                          (backward statistics)
+//   grad_apply    dx = k1[c]·g + k2[c] + k3[c]·(x − μ)                       (backward output)
+// With a fused ReLU the backward masks g where the forward output was ≤ 0; the mask is recomputed from x
+// (x·a + b > 0) rather than read from y, one stream less. Sums are returned in double.
+// *_ref are the plain loops (the definition); the others keep 16-channel vectors in registers when C is a
+// multiple of 16 and fall back to the reference otherwise. tests/test_batch_norm.cpp compares them.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace tern::kernels {
+
+struct BnAffine {
+    const float* a;  // per channel: y = x·a + b
+    const float* b;
+    bool relu;
+};
+
+void bn_moments_ref(const float* x, const float* k, int64_t M, int64_t C, double* s1, double* s2);
+void bn_apply_ref(const float* x, float* y, int64_t M, int64_t C, BnAffine f);
+void bn_grad_sums_ref(const float* g, const float* x, const float* mean, int64_t M, int64_t C, BnAffine f,
+                      double* s1, double* s2);
+void bn_grad_apply_ref(const float* g, const float* x, const float* mean, const float* k1, const float* k2,
+                       const float* k3, float* dx, int64_t M, int64_t C, BnAffine f);
+
+void bn_moments(const float* x, const float* k, int64_t M, int64_t C, double* s1, double* s2);
+void bn_apply(const float* x, float* y, int64_t M, int64_t C, BnAffine f);
+void bn_grad_sums(const float* g, const float* x, const float* mean, int64_t M, int64_t C, BnAffine f, double* s1,
+                  double* s2);
+void bn_grad_apply(const float* g, const float* x, const float* mean, const float* k1, const float* k2,
+                   const float* k3, float* dx, int64_t M, int64_t C, BnAffine f);
+
+}  // namespace tern::kernels

@@ -189,6 +189,9 @@ int main(int argc, char** argv) try {
     qc.ptq.fixed_mask = f.get_string("ptq-mask", "fixed", "PTQ: pruned positions stay zero (fixed) or may regrow (free)") == "fixed";
     qc.ptq.delta_init = f.get_double("ptq-delta-init", 0.5, "PTQ: Δ₀ = factor · mean|w| of the non-zero weights");
     const std::string plots = f.get_string("plots", "", "PTQ: write SVG histograms of normalized weights per stage here");
+    const int64_t act_bits = f.get_int("act-bits", 0, "LSQ activation quantization bits (0: off; 2, 3, 4, 8)");
+    const bool act_first = f.get_bool("act-quantize-first", false, "LSQ also on the first layer's input (the image)");
+    const bool act_last = f.get_bool("act-quantize-last", true, "LSQ also on the classifier's input");
     f.done();
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single");
     std::vector<int64_t> ptq_stages;
@@ -244,7 +247,16 @@ int main(int argc, char** argv) try {
         if (quantizer_state_missing) qlayers = attach_weight_quantizers(*model, qc);
         std::printf("initialized from %s\n", init.c_str());
     }
-    const bool quantized = qc.method != "fp";
+    if (act_bits > 0) {
+        // LSQ steps initialize on the first batch they see (or come from --init / --resume).
+        const int n = attach_activation_quantizers(*model, int(act_bits), act_first, act_last);
+        std::printf("LSQ: %d-bit activations at the inputs of %d layers\n", int(act_bits), n);
+        if (!init.empty()) {
+            const LoadReport r = model->load_state_dict(load_tensors(init), /*strict=*/false);
+            (void)r;  // an --init with LSQ steps restores them; one without leaves them to the first batch
+        }
+    }
+    const bool quantized = qc.method != "fp" || act_bits > 0;
     const ParameterGroups groups = group_parameters(*model);
     SGD opt({{"weights", groups.weights, float(wd)}, {"no_decay", groups.no_decay, 0.f},
              {"act_steps", groups.act_steps, 0.f}},

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
+#include "quant/lsq.h"
 #include "quant/twn.h"
 
 namespace tern {
@@ -46,6 +47,24 @@ std::vector<QuantLayer> attach_weight_quantizers(Module& model, const QuantizeCo
     return layers;
 }
 
+int attach_activation_quantizers(Module& model, int bits, bool first, bool last) {
+    std::vector<QuantLayer> layers = weight_layers(model);
+    bool any_weight_quantizer = false;
+    for (const QuantLayer& l : layers) any_weight_quantizer = any_weight_quantizer || l.quantizer;
+    int attached = 0;
+    for (size_t i = 0; i < layers.size(); ++i) {
+        const bool is_first = i == 0, is_last = i + 1 == layers.size();
+        const bool chosen = (is_first && first) || (is_last && last) ||
+                            (!is_first && !is_last && (layers[i].quantizer || !any_weight_quantizer));
+        if (!chosen) continue;
+        auto q = std::make_shared<LsqQuantizer>(bits);
+        if (auto* c = dynamic_cast<Conv2d*>(layers[i].layer)) c->set_input_quantizer(q);
+        else dynamic_cast<Linear*>(layers[i].layer)->set_input_quantizer(q);
+        ++attached;
+    }
+    return attached;
+}
+
 ParameterGroups group_parameters(const Module& model) {
     ParameterGroups g;
     for (auto& [name, p] : model.named_parameters()) {
@@ -70,46 +89,60 @@ int advance_ptq_stage(const std::vector<QuantLayer>& layers, int64_t epoch, cons
     return moved;
 }
 
+// The LSQ quantizer on a layer's input, if any.
+static const LsqQuantizer* input_lsq(const QuantLayer& l) {
+    if (auto* c = dynamic_cast<Conv2d*>(l.layer)) return dynamic_cast<const LsqQuantizer*>(c->input_quantizer());
+    if (auto* f = dynamic_cast<Linear*>(l.layer)) return dynamic_cast<const LsqQuantizer*>(f->input_quantizer());
+    return nullptr;
+}
+
 nlohmann::json layer_stats_json(const std::vector<QuantLayer>& layers) {
     nlohmann::json out = nlohmann::json::object();
-    for (const QuantLayer& l : layers)
+    for (const QuantLayer& l : layers) {
         if (l.quantizer) out[l.name] = l.quantizer->stats(l.weight);
+        if (const LsqQuantizer* a = input_lsq(l)) out[l.name]["input_lsq"] = a->stats();
+    }
     return out;
 }
 
 std::string format_layer_stats(const std::vector<QuantLayer>& layers) {
     std::ostringstream os;
-    char line[256];
-    std::snprintf(line, sizeof line, "  %-22s %8s %9s %10s %10s\n", "layer", "weights", "sparsity", "δᶜ/σ|Δ", "scale");
-    os << line;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "  %-22s %8s %9s %10s  %s\n", "layer", "weights", "sparsity", "δᶜ/σ|Δ",
+                  "scale S | PTQ: mean |w̃| vs √n/n");
+    os << buf;
     int64_t total = 0, zeros = 0;
     for (const QuantLayer& l : layers) {
+        std::snprintf(buf, sizeof buf, "  %-22s %8lld ", l.name.c_str(), (long long)l.weight.numel());
+        os << buf;
         if (!l.quantizer) {
-            std::snprintf(line, sizeof line, "  %-22s %8lld %9s\n", l.name.c_str(), (long long)l.weight.numel(),
-                          "(fp32)");
-            os << line;
-            continue;
+            os << "   (fp32)";
+        } else {
+            const nlohmann::json s = l.quantizer->stats(l.weight);
+            const double sp = s.value("sparsity", 0.0);
+            const double thr = s.contains("delta_c_over_sigma") ? s["delta_c_over_sigma"].get<double>()
+                                                                : s.value("delta", 0.0);
+            if (s.contains("mean_normalized_magnitude"))  // PTQ: the paper's Figure 2 quantity next to √n/n
+                std::snprintf(buf, sizeof buf, "%8.1f%% %10.4f  %.4f vs %.4f (stage %d)", 100 * sp, thr,
+                              s["mean_normalized_magnitude"].get<double>(), s["sqrt_n_over_n"].get<double>(),
+                              s["stage"].get<int>());
+            else
+                std::snprintf(buf, sizeof buf, "%8.1f%% %10.4f  %.4g", 100 * sp, thr, s.value("S", 0.0));
+            os << buf;
+            total += l.weight.numel();
+            zeros += int64_t(sp * double(l.weight.numel()) + 0.5);
         }
-        const nlohmann::json s = l.quantizer->stats(l.weight);
-        const double sp = s.value("sparsity", 0.0);
-        const double thr = s.contains("delta_c_over_sigma") ? s["delta_c_over_sigma"].get<double>()
-                                                            : s.value("delta", 0.0);
-        if (s.contains("mean_normalized_magnitude"))  // PTQ: the paper's Figure 2 quantity next to √n/n
-            std::snprintf(line, sizeof line, "  %-22s %8lld %8.1f%% %10.4f %7.4f vs √n/n %.4f (stage %d)\n",
-                          l.name.c_str(), (long long)l.weight.numel(), 100 * sp, thr,
-                          s["mean_normalized_magnitude"].get<double>(), s["sqrt_n_over_n"].get<double>(),
-                          s["stage"].get<int>());
-        else
-            std::snprintf(line, sizeof line, "  %-22s %8lld %8.1f%% %10.4f %10.4g\n", l.name.c_str(),
-                          (long long)l.weight.numel(), 100 * sp, thr, s.value("S", 0.0));
-        os << line;
-        total += l.weight.numel();
-        zeros += int64_t(sp * double(l.weight.numel()) + 0.5);
+        if (const LsqQuantizer* a = input_lsq(l)) {
+            std::snprintf(buf, sizeof buf, "   input %s%d-bit, step %.4g", a->is_signed() ? "signed " : "", a->bits(),
+                          double(a->step()));
+            os << buf;
+        }
+        os << "\n";
     }
     if (total) {
-        std::snprintf(line, sizeof line, "  %-22s %8lld %8.1f%%\n", "all ternary layers", (long long)total,
+        std::snprintf(buf, sizeof buf, "  %-22s %8lld %8.1f%%\n", "all ternary layers", (long long)total,
                       100.0 * double(zeros) / double(total));
-        os << line;
+        os << buf;
     }
     return os.str();
 }

@@ -36,6 +36,11 @@ std::vector<QuantLayer> attach_weight_quantizers(Module& model, const QuantizeCo
 std::shared_ptr<WeightQuantizer> make_weight_quantizer(const std::string& method, const Tensor& weight,
                                                        const QuantizeConfig& config);
 
+// LSQ activation quantizers (quant/lsq.h) on the inputs of the conv/linear layers: every layer that has a weight
+// quantizer (or every layer, when none has), except the first layer's input (the image) unless `first`, and the
+// classifier's input unless `last`. Returns the number attached.
+int attach_activation_quantizers(Module& model, int bits, bool first, bool last);
+
 // The model's parameters in the groups tern's training uses:
 //   weights     conv/linear weights (dim ≥ 2)                     weight decay wd
 //   no_decay    BN γ/β and biases                                 no weight decay

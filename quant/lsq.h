@@ -1,0 +1,45 @@
+// quant/lsq.h — Learned Step Size Quantization of activations (Esser et al., ICLR 2020), as PTQ uses it
+// (PTQ Section 4.4, Eq. 26; Table 2).
+//
+//   v̄ = round(clip(v/s, −Q_N, Q_P)),   v̂ = v̄·s                                   (the layer computes with v̂)
+//   unsigned (after a ReLU):   Q_N = 0,         Q_P = 2^k − 1
+//   signed:                    Q_N = 2^(k−1),   Q_P = 2^(k−1) − 1
+// PTQ's Eq. (26) prints the unsigned range as [0, 2^(k−1) − 1], which wastes half the levels of a k-bit code;
+// LSQ itself (and any integer engine) uses all 2^k levels for non-negative data, so we use Q_P = 2^k − 1.
+//
+// Backward (LSQ Eq. 3–5):
+//   ∂v̂/∂v = 1 for −Q_N < v/s < Q_P, else 0                                (straight through inside the range)
+//   ∂v̂/∂s = −v/s + round(v/s) inside;  −Q_N below;  Q_P above
+//   the step's gradient is scaled by g = 1/√(N·Q_P), N = the number of elements of one sample's activation (LSQ's
+//   "number of features"; our reading: the per-sample tensor size, H·W·C for a conv input, C for a linear one).
+// Init: s = 2·mean|v|/√Q_P on the first batch seen (LSQ Section 2.1). No weight decay on s.
+// Signedness is decided on that first batch too: signed if it holds a negative value (the image, a residual
+// sum), unsigned otherwise (everything after a ReLU). round() is round-half-to-even, as torch.round.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include "layers/module.h"
+
+namespace tern {
+
+class LsqQuantizer : public Module {
+public:
+    explicit LsqQuantizer(int bits);
+    Tensor forward(const Tensor& v) override;  // v̂, same shape; initializes on the first call
+
+    bool initialized() const { return signed_.item() != 0.f; }
+    bool is_signed() const { return signed_.item() > 0.f; }
+    int bits() const { return bits_; }
+    int qn() const { return is_signed() ? 1 << (bits_ - 1) : 0; }
+    int qp() const { return is_signed() ? (1 << (bits_ - 1)) - 1 : (1 << bits_) - 1; }
+    float step() const { return s.item(); }
+    nlohmann::json stats() const;
+
+    Tensor s;  // (1,), the learned step
+
+private:
+    int bits_;
+    Tensor signed_;  // (1,): 0 before init, +1 signed, −1 unsigned — a buffer, so checkpoints keep it
+};
+
+}  // namespace tern

@@ -1,0 +1,42 @@
+// quant/calibrate.cpp — range observers for 8-bit calibration.
+#include "quant/calibrate.h"
+
+#include <cmath>
+
+#include "layers/conv2d.h"
+#include "layers/linear.h"
+#include "quant/quantize_model.h"
+
+namespace tern {
+
+Tensor RangeObserver::forward(const Tensor& x_in) {
+    const Tensor x = contiguous_data(x_in);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        const float v = x.data()[i];
+        max_abs = std::max(max_abs, std::fabs(v));
+        saw_negative = saw_negative || v < 0.f;
+    }
+    ++batches;
+    return x_in;
+}
+
+float RangeObserver::step() const { return std::max(max_abs, 1e-8f) / float(qmax()); }
+
+int attach_range_observers(Module& model) {
+    int attached = 0;
+    const std::vector<QuantLayer> layers = weight_layers(model);
+    for (size_t i = 1; i < layers.size(); ++i) {  // the first layer reads the image: it stays as trained (float)
+        const QuantLayer& l = layers[i];
+        if (!l.quantizer) continue;  // full-precision layers keep float inputs
+        if (auto* c = dynamic_cast<Conv2d*>(l.layer); c && !c->input_quantizer()) {
+            c->set_input_quantizer(std::make_shared<RangeObserver>());
+            ++attached;
+        } else if (auto* f = dynamic_cast<Linear*>(l.layer); f && !f->input_quantizer()) {
+            f->set_input_quantizer(std::make_shared<RangeObserver>());
+            ++attached;
+        }
+    }
+    return attached;
+}
+
+}  // namespace tern

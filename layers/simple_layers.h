@@ -1,4 +1,5 @@
-// layers/simple_layers.h — the parameter-free layers: ReLU, pooling, Flatten, and the Sequential container.
+// layers/simple_layers.h — the parameter-free layers: Identity, ReLU, pooling, Flatten, and the Sequential
+// container.
 #pragma once
 #include <memory>
 #include <vector>
@@ -9,6 +10,13 @@
 #include "layers/module.h"
 
 namespace tern {
+
+// y = x. Holds the place of a layer that does nothing at inference, so that the layers after it keep their
+// torchvision index (MobileNetV2's classifier.0 is Dropout; its Linear is classifier.1).
+class Identity : public Module {
+public:
+    Tensor forward(const Tensor& x) override { return x; }
+};
 
 class ReLU : public Module {
 public:

@@ -5,7 +5,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "models/mobilenet_v2.h"
 #include "models/resnet_cifar.h"
+#include "models/resnet_imagenet.h"
 
 namespace tern {
 
@@ -21,9 +23,18 @@ const std::vector<Entry>& entries() {
         for (int64_t n : {3, 5, 7, 9, 18}) {
             const int64_t depth = 6 * n + 2;
             t.push_back({{"resnet" + std::to_string(depth),
-                          "CIFAR ResNet-" + std::to_string(depth) + " (He et al. 2016, option-A shortcuts)", 32},
+                          "CIFAR ResNet-" + std::to_string(depth) + " (He et al. 2016, option-A shortcuts)", 32, 10},
                          [n](int64_t k, Rng& rng) { return std::make_shared<CifarResNet>(n, k, rng); }});
         }
+        for (int64_t depth : {18, 34, 50})
+            t.push_back({{"resnet" + std::to_string(depth),
+                          "ImageNet ResNet-" + std::to_string(depth) + " (torchvision, option-B shortcuts)", 224,
+                          1000},
+                         [depth](int64_t k, Rng& rng) {
+                             return std::make_shared<ResNet>(resnet_config(depth), k, rng);
+                         }});
+        t.push_back({{"mobilenet_v2", "ImageNet MobileNetV2 (torchvision, width 1.0)", 224, 1000},
+                     [](int64_t k, Rng& rng) { return std::make_shared<MobileNetV2>(k, rng); }});
         return t;
     }();
     return table;

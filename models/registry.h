@@ -1,4 +1,5 @@
-// models/registry.h — build a model by name: "resnet20", "resnet56", … (and later the ImageNet models).
+// models/registry.h — build a model by name: the CIFAR ResNets ("resnet20", "resnet56", …) and torchvision's
+// ImageNet models ("resnet18", "resnet34", "resnet50", "mobilenet_v2").
 #pragma once
 #include <memory>
 #include <string>
@@ -11,7 +12,8 @@ namespace tern {
 struct ModelInfo {
     std::string name;
     std::string description;
-    int64_t input_size;  // images are input_size × input_size × 3
+    int64_t input_size;   // images are input_size × input_size × 3
+    int64_t num_classes;  // the usual number of classes: 10 (CIFAR-10) or 1000 (ImageNet)
 };
 
 std::vector<ModelInfo> list_models();

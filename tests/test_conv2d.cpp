@@ -117,3 +117,44 @@ TEST_CASE("fast conv kernels equal the reference on odd shapes") {
         CHECK(rel_diff(dw1.to_vector(), dw2.to_vector()) < 1e-5);
     }
 }
+
+TEST_CASE("depthwise conv kernels equal the reference on odd shapes") {
+    // groups == C == OC: MobileNetV2's 3×3 depthwise convs, plus a 5×5 and a 1×1. Channels 5 (scalar tail
+    // only), 17 (one vector + a tail of 1), 32 (two full vectors); stride 1 and 2; batch 1 and 3; odd sizes so
+    // the last row/column of a stride-2 output has a partial window.
+    using kernels::ConvShape;
+    struct S {
+        int64_t N, H, W, C, K, stride, pad;
+    };
+    const S shapes[] = {
+        {1, 7, 9, 5, 3, 1, 1},  {3, 7, 9, 5, 3, 2, 1},  {3, 9, 7, 17, 3, 1, 1}, {1, 9, 7, 17, 3, 2, 1},
+        {1, 8, 8, 32, 3, 2, 1}, {3, 5, 6, 32, 3, 1, 1}, {3, 11, 10, 17, 5, 2, 2}, {1, 6, 5, 32, 3, 2, 0},
+        {3, 4, 5, 17, 1, 2, 0}, {1, 2, 3, 32, 3, 1, 1},
+    };
+    uint32_t seed = 900;
+    for (const S& c : shapes) {
+        const auto s = ConvShape::make(c.N, c.H, c.W, c.C, c.C, c.K, c.K, c.stride, c.stride, c.pad, c.pad, c.C);
+        INFO("depthwise N" << c.N << " H" << c.H << " W" << c.W << " C" << c.C << " K" << c.K << " s" << c.stride
+                           << " p" << c.pad);
+        REQUIRE(kernels::conv2d_is_depthwise(s));
+        const Tensor x = uniform({c.N, c.H, c.W, c.C}, -1, 1, ++seed);
+        const Tensor w = uniform({c.C, 1, c.K, c.K}, -1, 1, ++seed);
+        const Tensor b = uniform({c.C}, -1, 1, ++seed);
+        const Tensor dy = uniform({c.N, s.OH, s.OW, c.C}, -1, 1, ++seed);
+        Tensor y1 = Tensor::full(dy.shape(), 7.f), y2 = Tensor::empty(dy.shape());  // every element must be written
+        kernels::conv2d_forward(s, x.data(), w.data(), b.data(), y1.data());
+        kernels::conv2d_forward_ref(s, x.data(), w.data(), b.data(), y2.data());
+        CHECK(rel_diff(y1.to_vector(), y2.to_vector()) < 1e-5);
+        kernels::conv2d_forward(s, x.data(), w.data(), nullptr, y1.data());  // without bias
+        kernels::conv2d_forward_ref(s, x.data(), w.data(), nullptr, y2.data());
+        CHECK(rel_diff(y1.to_vector(), y2.to_vector()) < 1e-5);
+        Tensor dx1 = Tensor::full(x.shape(), 7.f), dx2 = Tensor::empty(x.shape());
+        kernels::conv2d_backward_data(s, dy.data(), w.data(), dx1.data());
+        kernels::conv2d_backward_data_ref(s, dy.data(), w.data(), dx2.data());
+        CHECK(rel_diff(dx1.to_vector(), dx2.to_vector()) < 1e-5);
+        Tensor dw1 = Tensor::full(w.shape(), 7.f), dw2 = Tensor::empty(w.shape());
+        kernels::conv2d_backward_weight(s, x.data(), dy.data(), dw1.data());
+        kernels::conv2d_backward_weight_ref(s, x.data(), dy.data(), dw2.data());
+        CHECK(rel_diff(dw1.to_vector(), dw2.to_vector()) < 1e-5);
+    }
+}

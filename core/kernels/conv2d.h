@@ -8,7 +8,8 @@
 //   ∂L/∂w[oc, ic, kh, kw]    = Σ_{n, oh, ow} ∂L/∂y[n, oh, ow, oc] · x[n, oh·sh + kh − ph, ow·sw + kw − pw, ic]
 //
 // conv2d_ref.cpp is the definition: loop nests a reader can check by hand. conv2d_fast.cpp computes the same
-// with register blocking and AVX-512 (tests/test_conv2d.cpp checks fast == reference on odd sizes).
+// with register blocking and AVX-512, and hands depthwise shapes to conv2d_depthwise.cpp (channels in the vector
+// lanes). tests/test_conv2d.cpp checks fast == reference on odd sizes.
 #pragma once
 #include <cstdint>
 
@@ -40,5 +41,12 @@ bool conv2d_fast_path(const ConvShape& s);
 void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y);
 void conv2d_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx);
 void conv2d_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw);
+
+// Depthwise kernels (conv2d_depthwise.cpp), for groups == C == OC only (one KH×KW filter per channel, any
+// stride and padding); the same contracts. The conv2d_* functions above call them for such shapes.
+bool conv2d_is_depthwise(const ConvShape& s);
+void conv2d_depthwise_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y);
+void conv2d_depthwise_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx);
+void conv2d_depthwise_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw);
 
 }  // namespace tern::kernels

@@ -195,14 +195,16 @@ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1)
 }  // namespace
 
 bool conv2d_fast_path(const ConvShape& s) {
-    // Depthwise-like shapes (few channels per group) would use 1/16 of each vector: the reference loops serve
-    // them (they are rare in training here); everything else is fast.
+    // Depthwise shapes go to conv2d_depthwise.cpp. Other shapes with few output channels per group would use
+    // 1/16 of each vector here: the reference loops serve them (they are rare); everything else is fast.
+    if (conv2d_is_depthwise(s)) return true;
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups;
     return s.KH * s.KW <= 64 && (ocg >= 8 || (s.groups == 1)) && icg >= 1;
 }
 
 // ---- forward ------------------------------------------------------------------------------------------------
 void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
+    if (conv2d_is_depthwise(s)) return conv2d_depthwise_forward(s, x, w, bias, y);
     if (!conv2d_fast_path(s)) return conv2d_forward_ref(s, x, w, bias, y);
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
     const std::vector<float> wp = pack_forward(s, w);
@@ -265,6 +267,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
 // divisions are exact. Input pixels iw = q + sw·j of phase q share their column taps, and read consecutive ∂L/∂y
 // pixels j + const: one micro-kernel call per (row, phase, channel block).
 void conv2d_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx) {
+    if (conv2d_is_depthwise(s)) return conv2d_depthwise_backward_data(s, dy, w, dx);
     if (!conv2d_fast_path(s)) return conv2d_backward_data_ref(s, dy, w, dx);
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, icb = (icg + 15) / 16;
     const std::vector<float> wp = pack_transposed(s, w);
@@ -388,6 +391,7 @@ WeightKernel weight_kernel_for(int cb, int V, bool partial) {
 }
 
 void conv2d_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw) {
+    if (conv2d_is_depthwise(s)) return conv2d_depthwise_backward_weight(s, x, dy, dw);
     if (!conv2d_fast_path(s)) return conv2d_backward_weight_ref(s, x, dy, dw);
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
     const int V = vectors_per_block(ocg);

@@ -307,7 +307,14 @@ NamedArray tensor_to_array(const std::string& name, const Tensor& t) {
 
 std::map<std::string, Tensor> load_tensors(const std::string& path) {
     std::map<std::string, Tensor> tensors;
-    for (const NamedArray& a : read_safetensors(path).arrays) tensors[a.name] = array_to_tensor(a, path);
+    const std::string counter = ".num_batches_tracked";
+    for (const NamedArray& a : read_safetensors(path).arrays) {
+        // PyTorch's BatchNorm step counter (I64) is in every torchvision state dict; tern keeps no such counter.
+        const bool bn_counter = a.name.size() >= counter.size() &&
+                                a.name.compare(a.name.size() - counter.size(), counter.size(), counter) == 0;
+        if (bn_counter && a.dtype == DType::I64) continue;
+        tensors[a.name] = array_to_tensor(a, path);
+    }
     return tensors;
 }
 

@@ -61,7 +61,8 @@ float bfloat16_to_float(uint16_t bits);  // bfloat16: the top 16 bits of a float
 Tensor array_to_tensor(const NamedArray& array, const std::string& file_for_errors);
 NamedArray tensor_to_array(const std::string& name, const Tensor& tensor);
 
-// State dicts: every array in the file as a float32 tensor, keyed (and so ordered) by name.
+// State dicts: every array in the file as a float32 tensor, keyed (and so ordered) by name. PyTorch's I64
+// "<bn>.num_batches_tracked" counters are skipped, so `safetensors.torch.save_file(model.state_dict(), f)` loads.
 std::map<std::string, Tensor> load_tensors(const std::string& path);
 void save_tensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                   const std::map<std::string, std::string>& metadata = {});

@@ -276,3 +276,17 @@ TEST_CASE("safetensors writer rejects arrays whose bytes do not match their shap
                          doctest::Contains("tensor 'w': 12 bytes do not match shape (2, 2) of F32"), tern::Error);
     CHECK_FALSE(std::filesystem::exists(dir / "w.safetensors"));
 }
+
+TEST_CASE("load_tensors skips PyTorch's I64 num_batches_tracked counters and keeps everything else") {
+    tern::testing::TempDir dir;
+    const std::string path = dir.path() + "/sd.safetensors";
+    SafetensorsFile f;
+    f.arrays.push_back(tensor_to_array("bn1.weight", Tensor::ones({2})));
+    std::vector<uint8_t> one(8, 0);
+    one[0] = 1;
+    f.arrays.push_back({"bn1.num_batches_tracked", DType::I64, {}, one});
+    write_safetensors(path, f);
+    const auto t = load_tensors(path);
+    CHECK(t.size() == 1);
+    CHECK(t.count("bn1.weight"));
+}

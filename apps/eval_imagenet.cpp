@@ -19,10 +19,10 @@
 //
 //     import torchvision, safetensors.torch
 //     model = torchvision.models.resnet18(weights="IMAGENET1K_V1")
-//     safetensors.torch.save_file({k: v for k, v in model.state_dict().items() if v.is_floating_point()},
+//     safetensors.torch.save_file(model.state_dict(),
 //                                 "resnet18.safetensors")
 //
-// (the filter drops BatchNorm's int64 num_batches_tracked counters, which tern does not keep). Without the
+// (BatchNorm's int64 num_batches_tracked counters are skipped on loading: tern keeps none). Without the
 // safetensors package, the same file from json, struct and numpy (also in models/README.md):
 //
 //     import json, struct, numpy as np

@@ -158,6 +158,7 @@ int main(int argc, char** argv) try {
     const std::string schedule = f.get_string("schedule", "cosine", "cosine | sgdr | multistep | constant");
     const double t0 = f.get_double("t0", 10, "sgdr: epochs of the first cycle");
     const double tmult = f.get_double("tmult", 1, "sgdr: cycle length multiplier");
+    const std::string cycles = f.get_string("cycles", "", "sgdr: explicit cycle lengths in epochs, e.g. 4,8,8 (PTQ: its stages)");
     const std::string milestones = f.get_string("milestones", "", "multistep: epochs, comma-separated");
     const double eta_min = f.get_double("eta-min", 0, "final / minimum learning rate");
     const double warmup = f.get_double("warmup", 0, "linear warm-up epochs");
@@ -277,7 +278,8 @@ int main(int argc, char** argv) try {
     sc.t_mult = tmult;
     sc.milestones = parse_list(milestones);
     sc.warmup_epochs = warmup;
-    if (qc.method == "ptq" && schedule == "sgdr" && !f.has("t0"))  // one warm restart per PTQ stage
+    sc.cycles = parse_list(cycles);
+    if (qc.method == "ptq" && schedule == "sgdr" && cycles.empty() && !f.has("t0"))  // one restart per PTQ stage
         for (int64_t e : ptq_stages)
             if (e > 0) sc.cycles.push_back(double(e));
     const LrSchedule lr_schedule(sc);

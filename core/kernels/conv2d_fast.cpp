@@ -157,9 +157,12 @@ void pad_image(const float* x, int64_t H, int64_t W, int64_t C, int64_t top, int
 
 // Packs w (OC, icg, KH, KW) into blocks [group][ocb][kh][kw][ic][16] (output channels innermost, zero-padded to
 // a multiple of 16 per group), the layout the micro-kernel streams.
-std::vector<float> pack_forward(const ConvShape& s, const float* w) {
+// The packs are Tensors so that they come 64-byte aligned from the caching allocator: every 16-float weight
+// vector then sits in one cache line (a std::vector's 16-byte alignment made each load straddle two).
+Tensor pack_forward(const ConvShape& s, const float* w) {
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
-    std::vector<float> p(size_t(s.groups * ocb * s.KH * s.KW * icg * kLanes), 0.f);
+    Tensor packed = Tensor::zeros({s.groups * ocb * s.KH * s.KW * icg * kLanes});
+    float* p = packed.data();
     for (int64_t g = 0; g < s.groups; ++g)
         for (int64_t o = 0; o < ocg; ++o)
             for (int64_t c = 0; c < icg; ++c)
@@ -167,13 +170,14 @@ std::vector<float> pack_forward(const ConvShape& s, const float* w) {
                     for (int64_t kw = 0; kw < s.KW; ++kw)
                         p[size_t(((((g * ocb + o / 16) * s.KH + kh) * s.KW + kw) * icg + c) * kLanes + o % 16)] =
                             w[(((g * ocg + o) * icg + c) * s.KH + kh) * s.KW + kw];
-    return p;
+    return packed;
 }
 
 // Packs wᵀ for backward-data: [group][icb][kh][kw][oc][16 input channels].
-std::vector<float> pack_transposed(const ConvShape& s, const float* w) {
+Tensor pack_transposed(const ConvShape& s, const float* w) {
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, icb = (icg + 15) / 16;
-    std::vector<float> p(size_t(s.groups * icb * s.KH * s.KW * ocg * kLanes), 0.f);
+    Tensor packed = Tensor::zeros({s.groups * icb * s.KH * s.KW * ocg * kLanes});
+    float* p = packed.data();
     for (int64_t g = 0; g < s.groups; ++g)
         for (int64_t o = 0; o < ocg; ++o)
             for (int64_t c = 0; c < icg; ++c)
@@ -181,7 +185,7 @@ std::vector<float> pack_transposed(const ConvShape& s, const float* w) {
                     for (int64_t kw = 0; kw < s.KW; ++kw)
                         p[size_t(((((g * icb + c / 16) * s.KH + kh) * s.KW + kw) * ocg + o) * kLanes + c % 16)] =
                             w[(((g * ocg + o) * icg + c) * s.KH + kh) * s.KW + kw];
-    return p;
+    return packed;
 }
 
 // The rows [r0, r1) of the flattened (N · rows_per_image) range that thread t of T owns.
@@ -207,7 +211,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
     if (conv2d_is_depthwise(s)) return conv2d_depthwise_forward(s, x, w, bias, y);
     if (!conv2d_fast_path(s)) return conv2d_forward_ref(s, x, w, bias, y);
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
-    const std::vector<float> wp = pack_forward(s, w);
+    const Tensor wp = pack_forward(s, w);
     const int64_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;
     // Extra right/bottom padding so that the last output row/column never reads past the scratch image.
     const int64_t pad_b = std::max<int64_t>(s.ph, (s.OH - 1) * s.sh + s.KH - s.H - s.ph);
@@ -270,7 +274,7 @@ void conv2d_backward_data(const ConvShape& s, const float* dy, const float* w, f
     if (conv2d_is_depthwise(s)) return conv2d_depthwise_backward_data(s, dy, w, dx);
     if (!conv2d_fast_path(s)) return conv2d_backward_data_ref(s, dy, w, dx);
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, icb = (icg + 15) / 16;
-    const std::vector<float> wp = pack_transposed(s, w);
+    const Tensor wp = pack_transposed(s, w);
     // ∂L/∂y is zero-padded by enough rows/columns that every tap of every phase reads inside the scratch image.
     const int64_t pt = s.KH, pl = s.KW;
     const int64_t Hp = s.OH + 2 * pt, Wp = s.OW + 2 * pl + s.W;  // generous on the right: phases may run past OW

@@ -2,6 +2,7 @@
 // synthetic data, and splits the time by op kind.
 //
 //   ./apps/bench_train --model resnet20 --batch 128 [--steps 30] [--warmup 5] [--threads 2]
+//                      [--quant none|tga|twn|ptq] [--act-bits K]
 //
 // Prints the median and p10/p90 step time, img/s, seconds per 50k-image epoch, the op-kind split, minor page
 // faults per step, peak RSS, and one JSON line for scripts.
@@ -22,6 +23,8 @@
 #include "core/rng.h"
 #include "models/registry.h"
 #include "optim/sgd.h"
+#include "quant/quantize_model.h"
+#include "quant/train_step.h"
 
 using namespace tern;
 
@@ -44,17 +47,26 @@ int main(int argc, char** argv) try {
     const int64_t steps = flags.get_int("steps", 30, "timed steps (at least 20 recommended)");
     const int64_t warmup = flags.get_int("warmup", 5, "untimed warm-up steps");
     const int64_t threads = flags.get_int("threads", 0, "threads (0: OpenMP default)");
-    const std::string quant = flags.get_string("quant", "none", "weight quantizer: none (tga|ptq once built)");
+    const std::string quant = flags.get_string("quant", "none", "weight quantizer: none | tga | twn | ptq (single-pass)");
+    const int64_t act_bits = flags.get_int("act-bits", 0, "LSQ activation bits on every quantized layer (0: off)");
     flags.done();
-    TERN_CHECK(quant == "none", "--quant " << quant << " is not available yet");
     if (threads > 0) set_num_threads(int(threads));
 
     const ModelInfo info = model_info(model_name);
-    auto model = make_model(model_name, 10, 0);
+    auto model = make_model(model_name, info.num_classes, 0);
     model->train();
-    std::vector<Tensor> decay, no_decay;
-    for (auto& [name, p] : model->named_parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
-    SGD opt({{"weights", decay, 5e-4f}, {"no_decay", no_decay, 0.f}}, {0.01f, 0.9f, false});
+    // Quantization as train_cifar attaches it: weight quantizers on every conv/linear (PTQ in its costliest,
+    // ternary stage), LSQ on their inputs; thresholds updated in the same pass (single-pass mode).
+    QuantizeConfig qc;
+    qc.method = quant == "none" ? "fp" : quant;
+    qc.quantize_first = quant != "ptq";
+    const std::vector<QuantLayer> layers = attach_weight_quantizers(*model, qc);
+    if (quant == "ptq") advance_ptq_stage(layers, 0, {0, 0, 1});
+    if (act_bits > 0) attach_activation_quantizers(*model, int(act_bits), false, true);
+    const ParameterGroups groups = group_parameters(*model);
+    SGD opt({{"weights", groups.weights, 5e-4f}, {"no_decay", groups.no_decay, 0.f}, {"act_steps", groups.act_steps, 0.f}},
+            {0.01f, 0.9f, false});
+    SGD thresholds({{"thresholds", groups.thresholds, 0.f}}, {0.01f, 0.f, false});
 
     Rng rng(1);
     Tensor x = Tensor::empty({batch, info.input_size, info.input_size, 3});
@@ -63,11 +75,8 @@ int main(int argc, char** argv) try {
     for (auto& l : labels) l = int32_t(rng.below(10));
 
     auto step = [&] {
-        opt.zero_grad();
-        Tensor loss = cross_entropy(model->forward(x), labels);
-        loss.backward();
-        opt.step();
-        return loss.item();
+        return train_step(*model, x, labels, opt, groups.thresholds.empty() ? nullptr : &thresholds, UpdateMode::Joint)
+            .loss;
     };
     for (int64_t i = 0; i < warmup; ++i) step();
 
@@ -93,8 +102,9 @@ int main(int argc, char** argv) try {
     for (double s : prof.seconds) total += s;
     const double wall = std::accumulate(times.begin(), times.end(), 0.0);
 
-    std::printf("%s, batch %lld, %d threads, %lld steps after %lld warm-up\n", model_name.c_str(), (long long)batch,
-                num_threads(), (long long)steps, (long long)warmup);
+    std::printf("%s, batch %lld, %d threads, quant %s, act-bits %lld, %lld steps after %lld warm-up\n",
+                model_name.c_str(), (long long)batch, num_threads(), quant.c_str(), (long long)act_bits,
+                (long long)steps, (long long)warmup);
     std::printf("step: median %.1f ms  (p10 %.1f, p90 %.1f)\n", median * 1e3, p10 * 1e3, p90 * 1e3);
     std::printf("throughput: %.0f img/s   epoch of 50k images: %.1f s\n", ips, 50000.0 / ips);
     std::printf("time by op kind (%% of step wall time):\n");
@@ -109,6 +119,7 @@ int main(int argc, char** argv) try {
                 100.0 * (wall - total) / wall);
     std::printf("minor page faults per step: %.1f   peak RSS: %.0f MB\n", faults_per_step, peak_rss_mb());
     nlohmann::json j = {{"model", model_name}, {"batch", batch}, {"threads", num_threads()}, {"quant", quant},
+                        {"act_bits", act_bits},
                         {"median_ms", median * 1e3}, {"p10_ms", p10 * 1e3}, {"p90_ms", p90 * 1e3},
                         {"img_per_s", ips}, {"epoch_50k_s", 50000.0 / ips}, {"faults_per_step", faults_per_step},
                         {"peak_rss_mb", peak_rss_mb()}, {"split_s_per_step", split}};

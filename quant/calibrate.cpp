@@ -22,10 +22,10 @@ Tensor RangeObserver::forward(const Tensor& x_in) {
 
 float RangeObserver::step() const { return std::max(max_abs, 1e-8f) / float(qmax()); }
 
-int attach_range_observers(Module& model) {
+int attach_range_observers(Module& model, bool include_first) {
     int attached = 0;
     const std::vector<QuantLayer> layers = weight_layers(model);
-    for (size_t i = 1; i < layers.size(); ++i) {  // the first layer reads the image: it stays as trained (float)
+    for (size_t i = include_first ? 0 : 1; i < layers.size(); ++i) {
         const QuantLayer& l = layers[i];
         if (!l.quantizer) continue;  // full-precision layers keep float inputs
         if (auto* c = dynamic_cast<Conv2d*>(l.layer); c && !c->input_quantizer()) {

@@ -22,7 +22,8 @@ public:
 };
 
 // Puts a RangeObserver at the input of every ternary layer that has no input quantizer, except the first layer
-// (it reads the image and runs as trained, in float). Returns how many were attached.
-int attach_range_observers(Module& model);
+// unless `include_first` (by default the first layer reads the image in float, as it was trained; a model that
+// is ternary end to end — for speed — quantizes the image too, to signed 8 bits). Returns how many were attached.
+int attach_range_observers(Module& model, bool include_first = false);
 
 }  // namespace tern

@@ -9,6 +9,7 @@
 #include "layers/conv2d.h"
 #include "layers/linear.h"
 #include "models/resnet_cifar.h"
+#include "models/resnet_imagenet.h"
 #include "quant/calibrate.h"
 #include "quant/codebook.h"
 #include "quant/lsq.h"
@@ -148,7 +149,7 @@ public:
         return op["out"];
     }
 
-    void write(const std::string& path, json input, int64_t num_classes, const std::string& output) {
+    void write(const std::string& path, const json& input, int64_t num_classes, const std::string& output) {
         json program = {{"format", "tern-packed-v1"}, {"model", options_.model_name}, {"input", input},
                         {"num_classes", num_classes}, {"output", output}, {"ops", ops_}};
         SafetensorsFile f;
@@ -202,35 +203,90 @@ private:
 
 }  // namespace
 
+// The dotted name of a submodule (for the layer names in the file).
+static std::string name_of(Module& root, const Module* m) {
+    for (auto& [n, mod] : root.named_modules())
+        if (mod == m) return n;
+    TERN_FAIL("export: a block is not part of the model");
+}
+
+// relu(bn(conv(x))) feeding `next`: its output is fused to `next`'s input codes when `next` is a ternary layer with
+// an unsigned input quantizer; returns the value and whether it holds codes.
+static std::pair<std::string, bool> conv_bn_relu_into(Exporter& ex, const std::string& name, Conv2d& c, BatchNorm2d* bn,
+                                                      const std::string& in, bool in_is_codes, Conv2d& next) {
+    const InputQuant q = input_quant(next.input_quantizer());
+    const bool fuse = q.present && !q.is_signed && next.weight_quantizer();
+    return {ex.conv(name, c, bn, in, in_is_codes, true, "", fuse ? &q : nullptr), fuse};
+}
+
 void export_packed(Module& model, const std::string& path, const ExportOptions& options) {
-    auto* net = dynamic_cast<CifarResNet*>(&model);
-    TERN_CHECK(net, "export_packed: only CIFAR ResNets can be exported (got another model)");
     Exporter ex(options);
-    // The image enters as floats. Stem: conv1 + bn1 + ReLU, float output (it is also the first shortcut).
-    std::string x = ex.conv("conv1", *net->conv1, net->bn1.get(), "image", false, true, "", nullptr);
-    for (auto* stage : {net->layer1.get(), net->layer2.get(), net->layer3.get()})
-        for (auto& m : stage->layers) {
-            auto& blk = dynamic_cast<BasicBlock&>(*m);
-            const std::string prefix = [&] {
-                for (auto& [n, mod] : model.named_modules())
-                    if (mod == &blk) return n;
-                return std::string("?");
-            }();
-            // relu(bn1(conv1(x))) feeds conv2: when conv2 is ternary its input quantizer is fused as uint8 output.
-            const InputQuant q2 = input_quant(blk.conv2->input_quantizer());
-            const bool fuse = q2.present && !q2.is_signed && blk.conv2->weight_quantizer();
-            const std::string h =
-                ex.conv(prefix + ".conv1", *blk.conv1, blk.bn1.get(), x, false, true, "", fuse ? &q2 : nullptr);
-            const std::string sc = blk.option_a ? ex.simple({{"op", "shortcut_a"}, {"in", x}, {"cout", blk.planes},
-                                                             {"stride", blk.stride}})
-                                                : x;
-            // y = relu(bn2(conv2(h)) + shortcut): BN, residual and ReLU in conv2's float epilogue.
-            x = ex.conv(prefix + ".conv2", *blk.conv2, blk.bn2.get(), h, fuse, true, sc, nullptr);
-        }
-    const std::string pooled = ex.simple({{"op", "avgpool"}, {"in", x}});
-    const std::string logits = ex.linear("linear", *net->linear, pooled);
-    nlohmann::json input = {{"height", 32}, {"width", 32}, {"channels", 3}};
-    ex.write(path, input, net->linear->out_features, logits);
+    std::string x;
+    nlohmann::json input;
+    int64_t num_classes = 0;
+    std::string logits;
+    if (auto* net = dynamic_cast<CifarResNet*>(&model)) {
+        // Stem: conv1 + bn1 + ReLU, float output (it is also the first shortcut).
+        x = ex.conv("conv1", *net->conv1, net->bn1.get(), "image", false, true, "", nullptr);
+        for (auto* stage : {net->layer1.get(), net->layer2.get(), net->layer3.get()})
+            for (auto& m : stage->layers) {
+                auto& blk = dynamic_cast<BasicBlock&>(*m);
+                const std::string prefix = name_of(model, &blk);
+                auto [h, codes] = conv_bn_relu_into(ex, prefix + ".conv1", *blk.conv1, blk.bn1.get(), x, false, *blk.conv2);
+                const std::string sc = blk.option_a ? ex.simple({{"op", "shortcut_a"}, {"in", x}, {"cout", blk.planes},
+                                                                 {"stride", blk.stride}})
+                                                    : x;
+                // y = relu(bn2(conv2(h)) + shortcut): BN, residual and ReLU in conv2's float epilogue.
+                x = ex.conv(prefix + ".conv2", *blk.conv2, blk.bn2.get(), h, codes, true, sc, nullptr);
+            }
+        x = ex.simple({{"op", "avgpool"}, {"in", x}});
+        logits = ex.linear("linear", *net->linear, x);
+        input = {{"height", 32}, {"width", 32}, {"channels", 3}};
+        num_classes = net->linear->out_features;
+    } else if (auto* net = dynamic_cast<ResNet*>(&model)) {
+        // torchvision: conv1 7×7/2 + bn1 + ReLU → max-pool 3×3/2 → stages → avg-pool → fc
+        x = ex.conv("conv1", *net->conv1, net->bn1.get(), "image", false, true, "", nullptr);
+        x = ex.simple({{"op", "maxpool"}, {"in", x}, {"k", 3}, {"stride", 2}, {"pad", 1}});
+        for (auto* stage : {net->layer1.get(), net->layer2.get(), net->layer3.get(), net->layer4.get()})
+            for (auto& m : stage->layers) {
+                const std::string prefix = name_of(model, m.get());
+                Sequential* down = nullptr;
+                std::string h;
+                bool codes = false;
+                Conv2d* last = nullptr;
+                BatchNorm2d* last_bn = nullptr;
+                if (auto* b = dynamic_cast<ResNetBasicBlock*>(m.get())) {
+                    std::tie(h, codes) = conv_bn_relu_into(ex, prefix + ".conv1", *b->conv1, b->bn1.get(), x, false, *b->conv2);
+                    down = b->downsample.get();
+                    last = b->conv2.get();
+                    last_bn = b->bn2.get();
+                } else {
+                    auto& bb = dynamic_cast<ResNetBottleneck&>(*m);
+                    std::tie(h, codes) = conv_bn_relu_into(ex, prefix + ".conv1", *bb.conv1, bb.bn1.get(), x, false, *bb.conv2);
+                    std::tie(h, codes) = conv_bn_relu_into(ex, prefix + ".conv2", *bb.conv2, bb.bn2.get(), h, codes, *bb.conv3);
+                    down = bb.downsample.get();
+                    last = bb.conv3.get();
+                    last_bn = bb.bn3.get();
+                }
+                // Shortcut: identity, or the type-B 1×1 conv + BN (float output, no ReLU).
+                std::string sc = x;
+                if (down) {
+                    auto* dc = dynamic_cast<Conv2d*>(down->layers.at(0).get());
+                    auto* dbn = dynamic_cast<BatchNorm2d*>(down->layers.at(1).get());
+                    TERN_CHECK(dc && dbn, "export: " << prefix << ".downsample is not conv + batch norm");
+                    sc = ex.conv(prefix + ".downsample.0", *dc, dbn, x, false, false, "", nullptr);
+                }
+                x = ex.conv(prefix + "." + (dynamic_cast<ResNetBasicBlock*>(m.get()) ? "conv2" : "conv3"), *last, last_bn,
+                            h, codes, true, sc, nullptr);
+            }
+        x = ex.simple({{"op", "avgpool"}, {"in", x}});
+        logits = ex.linear("fc", *net->fc, x);
+        input = {{"height", 224}, {"width", 224}, {"channels", 3}};
+        num_classes = net->fc->out_features;
+    } else {
+        TERN_FAIL("export_packed: only CIFAR ResNets and torchvision ResNets can be exported");
+    }
+    ex.write(path, input, num_classes, logits);
 }
 
 }  // namespace tern

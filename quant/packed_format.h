@@ -40,8 +40,8 @@ struct ExportOptions {
     std::string model_name;
 };
 
-// Writes `model` (a CIFAR ResNet with weight quantizers attached, and LSQ input quantizers or calibration
-// observers at every quantized layer's input) as a packed model file. Throws if a ternary layer's input has no
+// Writes `model` (a CIFAR ResNet or a torchvision ResNet with weight quantizers attached, and LSQ input quantizers
+// or calibration observers at every quantized layer's input) as a packed model file. Throws if a ternary layer's input has no
 // quantization step (run calibrate_activations first for models trained without LSQ).
 void export_packed(Module& model, const std::string& path, const ExportOptions& options);
 

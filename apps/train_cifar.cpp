@@ -32,7 +32,9 @@
 #include "optim/checkpoint.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
+#include "quant/calibrate.h"
 #include "quant/model_size.h"
+#include "quant/packed_format.h"
 #include "quant/quantize_model.h"
 #include "quant/train_step.h"
 
@@ -141,6 +143,30 @@ void write_weight_histograms(const std::string& dir, int stage, const std::vecto
     std::printf("wrote %s\n", path.c_str());
 }
 
+// Writes the packed model. Layers without a trained activation quantizer get 8-bit steps from the ranges seen
+// on the first `n` training images (eval mode: the BN statistics do not move).
+void export_model(Module& model, const std::string& model_name, const std::string& path, const Dataset& train_images,
+                  int64_t n, bool codebook) {
+    const int observers = attach_range_observers(model);
+    if (observers > 0) {
+        const bool was_training = model.is_training();
+        model.eval();
+        NoGradGuard no_grad;
+        LoaderOptions lo;
+        lo.batch_size = 128;
+        lo.shuffle = false;
+        lo.end = std::min<int64_t>(n, train_images.size());
+        DataLoader loader(train_images, lo);
+        loader.start_epoch(0);
+        while (auto b = loader.next()) model.forward(b->images);
+        model.train(was_training);
+        std::printf("calibrated 8-bit activation ranges of %d layers on %lld training images\n", observers,
+                    (long long)lo.end);
+    }
+    export_packed(model, path, {codebook, model_name});
+    std::printf("exported the packed model to %s\n", path.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -193,6 +219,9 @@ int main(int argc, char** argv) try {
     const int64_t act_bits = f.get_int("act-bits", 0, "LSQ activation quantization bits (0: off; 2, 3, 4, 8)");
     const bool act_first = f.get_bool("act-quantize-first", false, "LSQ also on the first layer's input (the image)");
     const bool act_last = f.get_bool("act-quantize-last", true, "LSQ also on the classifier's input");
+    const std::string export_path = f.get_string("export", "", "after training (or --eval-only), write a packed model here");
+    const int64_t calibration_images = f.get_int("calibration-images", 512, "--export without LSQ: images for 8-bit ranges");
+    const bool export_codebook = f.get_bool("export-codebook", false, "--export: also store the 5-bit codebook form");
     f.done();
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single");
     std::vector<int64_t> ptq_stages;
@@ -306,6 +335,10 @@ int main(int argc, char** argv) try {
         std::printf("%s on %s test: loss %.4f, accuracy %.2f %% (%lld images, %.0f img/s)\n", model_name.c_str(),
                     dataset.c_str(), r.loss, r.accuracy, (long long)r.images, double(r.images) / secs);
         if (r.subset_accuracy >= 0) std::printf("%s accuracy %.2f %%\n", subset_label.c_str(), r.subset_accuracy);
+        if (!export_path.empty()) {
+            CifarDataset calib(load_cifar(data_dir, kind, Split::Train), {false, 4, norm});
+            export_model(*model, model_name, export_path, calib, calibration_images, export_codebook);
+        }
         return 0;
     }
 
@@ -414,6 +447,10 @@ int main(int argc, char** argv) try {
         write_file_atomic(out + "/size.json", [&](std::FILE* fp) { write_bytes(fp, size.to_json().dump(2).data(),
                                                                                 size.to_json().dump(2).size()); });
         if (qc.method == "ptq" && !plots.empty()) write_weight_histograms(plots, ptq_stage_of(qlayers), qlayers);
+    }
+    if (!export_path.empty()) {
+        CifarDataset calib(load_cifar(data_dir, kind, Split::Train), {false, 4, norm});
+        export_model(*model, model_name, export_path, calib, calibration_images, export_codebook);
     }
     std::printf("done: best test accuracy %.2f %%, %s\n", best_acc,
                 format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()).c_str());

@@ -360,7 +360,6 @@ int main(int argc, char** argv) try {
     model->train();
     ProgressLine progress;
     const auto run_start = Clock::now();
-    int64_t images_this_run = 0;
     for (int64_t epoch = start_epoch; epoch < epochs; ++epoch) {
         const auto t_epoch = Clock::now();
         if (qc.method == "ptq") {
@@ -397,10 +396,9 @@ int main(int argc, char** argv) try {
             loss_sum += double(loss_value) * double(n);
             correct += sr.correct;
             seen += n;
-            images_this_run += n;
             ++step;
-            const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-            const double ips = double(images_this_run) / elapsed;
+            // Speed over this epoch so far (a run that was paused or resumed does not skew it).
+            const double ips = double(seen) / std::chrono::duration<double>(Clock::now() - t_epoch).count();
             const double remaining =
                 double((epochs - epoch) * steps_per_epoch - step) * double(batch) / std::max(ips, 1e-9);
             char line[256];

@@ -35,6 +35,7 @@
 #include "quant/calibrate.h"
 #include "quant/model_size.h"
 #include "quant/packed_format.h"
+#include "quant/packed_model.h"
 #include "quant/quantize_model.h"
 #include "quant/train_step.h"
 
@@ -222,6 +223,7 @@ int main(int argc, char** argv) try {
     const std::string export_path = f.get_string("export", "", "after training (or --eval-only), write a packed model here");
     const int64_t calibration_images = f.get_int("calibration-images", 512, "--export without LSQ: images for 8-bit ranges");
     const bool export_codebook = f.get_bool("export-codebook", false, "--export: also store the 5-bit codebook form");
+    const std::string eval_packed = f.get_string("eval-packed", "", "evaluate this packed model file on the test set and exit");
     f.done();
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single");
     std::vector<int64_t> ptq_stages;
@@ -257,6 +259,34 @@ int main(int argc, char** argv) try {
     const Normalization norm = normalize == "cifar" ? kCifarStats : kImageNetStats;
     CifarDataset test_set(load_cifar(data_dir, kind, Split::Test), {false, 4, norm});
     const int64_t num_classes = test_set.data().num_classes();
+
+    if (!eval_packed.empty()) {  // the integer engine (quant/packed_model.h) on the test set
+        PackedModel packed(eval_packed);
+        NoGradGuard no_grad;
+        DataLoader loader(test_set, {500, false, false, 0, 1, 4});
+        loader.start_epoch(0);
+        int64_t correct = 0, seen = 0, sub_correct = 0, sub_seen = 0;
+        const auto t = Clock::now();
+        std::vector<int32_t> predictions;
+        while (auto b = loader.next()) {
+            const Tensor logits = packed.forward(b->images);
+            const int64_t K = logits.size(1);
+            for (size_t i = 0; i < b->labels.size(); ++i) {
+                const float* row = logits.data() + int64_t(i) * K;
+                const int32_t pred = int32_t(std::max_element(row, row + K) - row);
+                predictions.push_back(pred);
+                correct += pred == b->labels[i];
+                if (b->indices[i] >= subset_begin && b->indices[i] < subset_end) sub_correct += pred == b->labels[i], ++sub_seen;
+            }
+            seen += int64_t(b->labels.size());
+        }
+        const double secs = std::chrono::duration<double>(Clock::now() - t).count();
+        std::printf("packed %s: accuracy %.2f %% on %lld test images (%.0f img/s, %.1f KB file)\n", eval_packed.c_str(),
+                    100.0 * double(correct) / double(seen), (long long)seen, double(seen) / secs,
+                    double(packed.file_bytes()) / 1024);
+        if (sub_seen) std::printf("%s accuracy %.2f %%\n", subset_label.c_str(), 100.0 * double(sub_correct) / double(sub_seen));
+        return 0;
+    }
 
     // ---- model and optimizer ----
     auto model = make_model(model_name, num_classes, uint64_t(seed));

@@ -2,6 +2,8 @@
 // program of a quantized ResNet-20 has the structure the engine expects (BN folded, quantizers fused).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/autograd.h"
@@ -61,4 +63,99 @@ TEST_CASE("exporting a TGA + LSQ ResNet-20 folds BN and fuses each block's inner
     CHECK(w->bytes.size() == size_t(64 * 64 * 9 / 4));
     CHECK(f.find("layer3.2.conv2.w5"));  // the codebook form, asked for
     CHECK(f.find("conv1.weight"));
+}
+
+#include "core/kernels/ternary_conv.h"
+#include "core/ops/loss.h"
+#include "optim/sgd.h"
+#include "quant/packed_model.h"
+#include "quant/train_step.h"
+
+namespace {
+// A ResNet-20 with TGA weights and (optionally) LSQ activations, trained a few steps on random data so that BN
+// statistics, thresholds and steps are not at their initial values; then in eval mode.
+std::shared_ptr<Module> small_trained_model(int act_bits) {
+    auto model = make_model("resnet20", 10, 1);
+    QuantizeConfig qc;
+    qc.method = "tga";
+    attach_weight_quantizers(*model, qc);
+    if (act_bits) attach_activation_quantizers(*model, act_bits, false, true);
+    const ParameterGroups g = group_parameters(*model);
+    SGD w({{"weights", g.weights, 5e-4f}, {"no_decay", g.no_decay, 0.f}, {"act", g.act_steps, 0.f}}, {0.05f, 0.9f, false});
+    SGD d({{"thresholds", g.thresholds, 0.f}}, {0.05f, 0.f, false});
+    std::vector<int32_t> y(16);
+    for (int i = 0; i < 16; ++i) y[size_t(i)] = i % 10;
+    for (int step = 0; step < 4; ++step)
+        train_step(*model, tern::testing::uniform({16, 32, 32, 3}, -2, 2, uint32_t(10 + step)), y, w, &d,
+                   UpdateMode::Joint);
+    model->eval();
+    return model;
+}
+
+// Fraction of rows whose arg-max agrees, and the largest logit difference relative to the logit range.
+std::pair<double, double> agreement(const Tensor& a, const Tensor& b) {
+    const int64_t N = a.size(0), K = a.size(1);
+    int64_t same = 0;
+    double diff = 0, range = 0;
+    for (int64_t n = 0; n < N; ++n) {
+        const float *ra = a.data() + n * K, *rb = b.data() + n * K;
+        same += (std::max_element(ra, ra + K) - ra) == (std::max_element(rb, rb + K) - rb);
+        for (int64_t k = 0; k < K; ++k) diff = std::max(diff, double(std::fabs(ra[k] - rb[k]))), range = std::max(range, double(std::fabs(ra[k])));
+    }
+    return {double(same) / double(N), diff / range};
+}
+}  // namespace
+
+TEST_CASE("packed engine reproduces the fake-quantized TGA + LSQ-A4 model (and its scalar reference equals the SIMD path)") {
+    auto model = small_trained_model(4);
+    tern::testing::TempDir tmp;
+    export_packed(*model, tmp / "m.safetensors", {false, "resnet20"});
+    PackedModel packed(tmp / "m.safetensors");
+    const Tensor x = tern::testing::uniform({64, 32, 32, 3}, -2, 2, 77);
+    Tensor fake;
+    {
+        NoGradGuard ng;
+        fake = model->forward(x);
+    }
+    const Tensor fast = packed.forward(x);
+    const auto [same, rel] = agreement(fake, fast);
+    MESSAGE("A4: same prediction on " << 100 * same << " % of 64 images, max logit difference " << rel << " of range");
+    CHECK(same >= 0.98);   // only inputs on a rounding boundary of an activation code may differ
+    CHECK(rel < 0.02);
+    // The engine on the scalar reference kernels gives bit-identical logits.
+    const kernels::Isa isa = kernels::active_isa();
+    kernels::force_isa(kernels::Isa::Scalar);
+    const Tensor ref = packed.forward(x);
+    kernels::force_isa(isa);
+    CHECK(ref.to_vector() == fast.to_vector());
+}
+
+TEST_CASE("packed engine with calibrated 8-bit activations stays close to the float model (BN folded)") {
+    auto model = small_trained_model(0);
+    attach_range_observers(*model);
+    const Tensor x = tern::testing::uniform({64, 32, 32, 3}, -2, 2, 78);
+    Tensor fake;
+    {
+        NoGradGuard ng;
+        fake = model->forward(x);  // also calibrates the observers
+    }
+    tern::testing::TempDir tmp;
+    export_packed(*model, tmp / "m.safetensors", {false, "resnet20"});
+    const auto [same, rel] = agreement(fake, PackedModel(tmp / "m.safetensors").forward(x));
+    MESSAGE("int8: same prediction on " << 100 * same << " % of 64 images, max logit difference " << rel << " of range");
+    CHECK(same >= 0.9);
+    CHECK(rel < 0.1);
+}
+
+TEST_CASE("a packed file that lies is rejected with its name") {
+    tern::testing::TempDir tmp;
+    SafetensorsFile f;
+    f.metadata["tern.packed"] = R"({"format": "tern-packed-v1", "num_classes": 10, "input": {"channels": 3},
+        "output": "v9", "ops": [{"op": "conv", "in": "nowhere", "out": "v0", "layer": "c", "ternary": true,
+        "cin": 3, "cout": 4, "k": 3, "stride": 1, "pad": 1, "relu": true, "residual": ""}]})";
+    write_safetensors(tmp / "bad.safetensors", f);
+    CHECK_THROWS_WITH_AS(PackedModel(tmp / "bad.safetensors"), doctest::Contains("bad.safetensors"), tern::Error);
+    f.metadata["tern.packed"] = "{not json";
+    write_safetensors(tmp / "bad2.safetensors", f);
+    CHECK_THROWS_WITH_AS(PackedModel(tmp / "bad2.safetensors"), doctest::Contains("not valid JSON"), tern::Error);
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -24,16 +25,23 @@ const char* stb_reason() {
     return reason ? reason : "unknown reason";
 }
 
-// stb_image 2.27 (Debian's libstb) trusts the 16 code counts of a JPEG Huffman table (a DHT segment): when
-// they add up to more than 256 it writes past its 257-entry size table and 256-entry value table, corrupting
-// the decoder's state (found by tests/fuzz/fuzz_image.cpp; stb 2.28 added the check). stbi_info already parses
-// these tables, so we walk the JPEG's segments first, the way stb does, and refuse such a table ourselves.
-// Returns false for a bad table; anything else (not a JPEG, truncated, other damage) is left to stb.
-bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
+// stb_image 2.27 (Debian's libstb) has two holes in its JPEG Huffman tables (found by tests/fuzz/fuzz_image.cpp,
+// both fixed in later stb versions):
+//  - it trusts the 16 code counts of a table (a DHT segment): when they add up to more than 256 it writes past
+//    its 257-entry size table and 256-entry value table, corrupting the decoder's state;
+//  - it does not initialize the tables, so a scan that uses a table no DHT defined decodes with whatever the
+//    memory held: an assertion in Debian's build (abort() takes the whole program down), out-of-bounds reads
+//    without it (CVE-2022-29977).
+// stbi_info already parses DHT segments, so we walk the JPEG's segments first, the way stb does, and refuse
+// both. Returns what is wrong, or null; anything else (not a JPEG, truncated, other damage) is left to stb.
+const char* jpeg_huffman_problem(const uint8_t* p, size_t n) {
     size_t i = 0;  // the SOI marker, FF D8 — with any number of FF fill bytes between, as stb accepts it
     while (i < n && p[i] == 0xFF) ++i;
-    if (i < 1 || i >= n || p[i] != 0xD8) return true;  // not a JPEG
+    if (i < 1 || i >= n || p[i] != 0xD8) return nullptr;  // not a JPEG
     ++i;
+    // stb reads a byte past the end of the data as 0 and goes on, so a cut-off segment counts too.
+    auto byte = [&](size_t j) -> size_t { return j < n ? p[j] : 0; };
+    bool dc_defined[4] = {}, ac_defined[4] = {}, progressive = false;
     while (i + 4 <= n) {
         if (p[i] != 0xFF) {  // entropy-coded data after SOS (or garbage): skip to the next marker
             ++i;
@@ -50,19 +58,32 @@ bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
         }
         if (marker == 0xD9) break;  // EOI
         const size_t length = size_t(p[i + 2]) << 8 | p[i + 3];  // counts its own 2 bytes
-        if (marker == 0xC4) {  // DHT: one or more tables of [class/id byte][16 counts][the sum of the counts values]
-            // stb reads a byte past the end of the data as 0 and goes on, so a cut-off table counts too.
-            auto byte = [&](size_t j) -> size_t { return j < n ? p[j] : 0; };
+        if (marker == 0xC2) progressive = true;  // SOF2
+        if (marker == 0xC4) {  // DHT: tables of [class << 4 | id][16 counts][the sum of the counts values]
             for (size_t t = i + 4; t < i + 2 + length;) {
                 size_t codes = 0;
                 for (size_t k = 1; k <= 16; ++k) codes += byte(t + k);
-                if (codes > 256) return false;
+                if (codes > 256) return "corrupt JPEG (a Huffman table defines more than 256 codes)";
+                const size_t table_class = byte(t) >> 4, id = byte(t) & 15;
+                if (table_class <= 1 && id <= 3) (table_class == 0 ? dc_defined : ac_defined)[id] = true;
                 t += 17 + codes;
+            }
+        }
+        if (marker == 0xDA) {  // SOS: [count][per component: id, DC table << 4 | AC table][Ss][Se][Ah << 4 | Al]
+            const size_t count = byte(i + 4);
+            const size_t ss = byte(i + 5 + 2 * count), ah = byte(i + 7 + 2 * count) >> 4;
+            // A sequential scan decodes with both tables; a progressive one with the DC table in a first DC
+            // scan (Ss = 0, Ah = 0), none in a DC refinement, the AC table in an AC scan (Ss > 0).
+            const bool needs_dc = !progressive || (ss == 0 && ah == 0), needs_ac = !progressive || ss > 0;
+            for (size_t c = 0; c < count && c < 4; ++c) {
+                const size_t dc = byte(i + 6 + 2 * c) >> 4, ac = byte(i + 6 + 2 * c) & 15;
+                if ((needs_dc && dc <= 3 && !dc_defined[dc]) || (needs_ac && ac <= 3 && !ac_defined[ac]))
+                    return "corrupt JPEG (a scan uses a Huffman table that was never defined)";
             }
         }
         i += 2 + std::max<size_t>(length, 2);
     }
-    return true;
+    return nullptr;
 }
 
 // stb_image 2.27 grows its buffer for a PNG's compressed data (IDAT chunks) to the length a chunk header
@@ -122,8 +143,8 @@ Image decode_image(const std::string& path) {
 Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
     TERN_CHECK(size > 0, name << ": empty file (0 bytes), not an image");
     TERN_CHECK(size <= size_t(INT_MAX), name << ": " << size << " bytes is more than stb_image can read");
-    TERN_CHECK(jpeg_huffman_tables_fit(data, size),
-               name << ": corrupt JPEG (a Huffman table defines more than 256 codes)");
+    const char* jpeg_problem = jpeg_huffman_problem(data, size);
+    TERN_CHECK(!jpeg_problem, name << ": " << jpeg_problem);
     TERN_CHECK(png_chunks_fit(data, size), name << ": truncated or corrupt PNG (a chunk runs past the end of the file)");
     const char* pnm_problem = pnm_header_problem(data, size);
     TERN_CHECK(!pnm_problem, name << ": " << pnm_problem);
@@ -133,14 +154,19 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name, in
     int width = 0, height = 0, channels = 0;
     TERN_CHECK(stbi_info_from_memory(data, len, &width, &height, &channels),
                name << ": not a decodable image (stb_image: " << stb_reason() << ")");
-    TERN_CHECK(width <= kMaxImageSide && height <= kMaxImageSide && int64_t(width) * height <= max_pixels,
-               name << ": image of " << width << "x" << height << " exceeds the limit of " << kMaxImageSide
+    // stb_info reports a top-down BMP's height as negative (the decoder then flips it): compare magnitudes, or a
+    // 57-byte BMP claiming 13 × −638242 pixels slips past the limit (found by tests/fuzz/fuzz_image.cpp).
+    const int64_t w = std::llabs(width), h = std::llabs(height);
+    TERN_CHECK(w <= kMaxImageSide && h <= kMaxImageSide && w * h <= max_pixels,
+               name << ": image of " << w << "x" << h << " exceeds the limit of " << kMaxImageSide
                     << " px per side and " << max_pixels << " pixels");
 
     // Ask for 3 channels: stb replicates gray, drops alpha, converts CMYK/YCCK.
     std::unique_ptr<uint8_t, void (*)(void*)> pixels(stbi_load_from_memory(data, len, &width, &height, &channels, 3),
                                                      stbi_image_free);
     TERN_CHECK(pixels, name << ": cannot decode image (stb_image: " << stb_reason() << ")");
+    TERN_CHECK(width <= kMaxImageSide && height <= kMaxImageSide && int64_t(width) * height <= max_pixels,
+               name << ": decoded image of " << width << "x" << height << " exceeds the limit");  // defence in depth
     Image img;
     img.height = height;
     img.width = width;

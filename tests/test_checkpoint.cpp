@@ -55,3 +55,17 @@ TEST_CASE("checkpoint: a save that fails on a full disk keeps the previous check
     for (const auto& entry : std::filesystem::directory_iterator(dir.path())) files.push_back(entry.path().filename());
     CHECK(files == std::vector<std::string>{"last.safetensors"});  // the failed save's temp file was removed
 }
+
+TEST_CASE("checkpoint: loading into a model it does not fit names the file") {
+    TempDir dir;
+    const std::string path = dir / "last.safetensors";
+    Rng rng(2);
+    Linear saved(8, 4, true, rng), other(8, 5, true, rng);
+    SGD opt({{"all", saved.parameters(), 0.f}}, {0.1f, 0.f, false});
+    save_checkpoint(path, saved, {&opt}, {{"epoch", 3}});
+    SGD other_opt({{"all", other.parameters(), 0.f}}, {0.1f, 0.f, false});
+    CHECK_THROWS_WITH_AS(load_checkpoint(path, other, {&other_opt}),
+                         doctest::Contains((path + ": checkpoint does not fit this model/optimizer: ").c_str()), tern::Error);
+    CHECK_THROWS_WITH_AS(load_checkpoint(dir / "missing.safetensors", saved, {&opt}),
+                         doctest::Contains(("cannot open " + dir / "missing.safetensors").c_str()), tern::Error);
+}

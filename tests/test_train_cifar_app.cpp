@@ -277,11 +277,16 @@ TEST_CASE("train_cifar app: SIGKILL while checkpoints are written never leaves a
     CHECK(temp_files(out).empty());
 }
 
-TEST_CASE("train_cifar app: an unwritable --out fails at once; a full disk fails the save and keeps the checkpoint") {
+TEST_CASE("train_cifar app: missing data and an unwritable --out fail at once; a full disk fails the save, keeping the checkpoint") {
     REQUIRE_MESSAGE(fs::exists(app_path()), app_path() << " is missing: `make test` builds it");
     TempDir data, run;
     write_synthetic_cifar(data.path());
     const std::string log = run / "app.log";
+
+    // No data: where to get it, exit 2.
+    CHECK(run_app({"--data", run / "no-such-dir", "--out", run / "out0"}, log) == 2);
+    CHECK(read_text(log).find("train_cifar: CIFAR data not found at '" + run / "no-such-dir" + "'") !=
+          std::string::npos);
 
     // /proc accepts no new directories: the probe before training says so, naming the folder.
     CHECK(run_app(common_args(data, "/proc/tern-unwritable/run") + std::vector<std::string>{"--epochs", "1"}, log) == 1);

@@ -20,6 +20,51 @@
 
 namespace tern {
 
+// The flag values of a JSON config: an object of flag names to strings, booleans, numbers or lists of them
+// (lists become comma-separated: "milestones": [80, 120] → "80,120"); keys starting with "_" are comments.
+// Anything else is a tern::Error naming `path`. Separate from the file reading so that
+// tests/fuzz/fuzz_flags_config.cpp can feed it arbitrary text.
+inline std::map<std::string, std::string> parse_config_json(const std::string& text, const std::string& path) {
+    // Nesting is refused early: a flag value is at most a list, and the error messages below render values
+    // with dump(), which recurses once per level (100,000 '[' would overflow the stack).
+    constexpr int kMaxDepth = 16;
+    auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        TERN_CHECK(depth <= kMaxDepth, "config file " << path << " nests deeper than " << kMaxDepth << " levels");
+        return true;
+    };
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text, limit_depth);
+    } catch (const nlohmann::json::exception& e) {
+        TERN_FAIL("config file " << path << " is not valid JSON: " << e.what());
+    }
+    TERN_CHECK(j.is_object(), "config file " << path << " must hold a JSON object of flag names to values");
+    std::map<std::string, std::string> config;
+    auto scalar = [&](const std::string& key, const nlohmann::json& value) -> std::string {
+        if (value.is_string()) return value.get<std::string>();
+        if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
+        if (value.is_number_integer()) return value.dump();  // exact, also for integers above INT64_MAX
+        if (value.is_number()) {
+            std::ostringstream os;
+            os.precision(10);
+            os << value.get<double>();
+            return os.str();
+        }
+        TERN_FAIL("config file " << path << ": key '" << key << "' has an unsupported value " << value.dump());
+    };
+    for (auto& [key, value] : j.items()) {
+        if (key.rfind("_", 0) == 0) continue;  // "_comment" and friends
+        if (value.is_array()) {  // lists become comma-separated ("milestones": [80, 120])
+            std::string s;
+            for (auto& e : value) s += (s.empty() ? "" : ",") + scalar(key, e);
+            config[key] = s;
+        } else {
+            config[key] = scalar(key, value);
+        }
+    }
+    return config;
+}
+
 class Flags {
 public:
     Flags(int argc, char** argv, std::string about) : about_(std::move(about)) {
@@ -106,33 +151,12 @@ private:
     }
     void load_config(const std::string& path) {
         config_path_ = path;
-        std::ifstream in(path);
+        std::ifstream in(path, std::ios::binary);
         TERN_CHECK(in, "cannot open config file " << path);
-        nlohmann::json j;
-        try {
-            in >> j;
-        } catch (const std::exception& e) {
-            TERN_FAIL("config file " << path << " is not valid JSON: " << e.what());
-        }
-        TERN_CHECK(j.is_object(), "config file " << path << " must hold a JSON object of flag names to values");
-        for (auto& [key, value] : j.items()) {
-            if (key.rfind("_", 0) == 0) continue;  // "_comment" and friends
-            if (value.is_string()) config_[key] = value.get<std::string>();
-            else if (value.is_boolean()) config_[key] = value.get<bool>() ? "true" : "false";
-            else if (value.is_number_integer()) config_[key] = std::to_string(value.get<long long>());
-            else if (value.is_number()) {
-                std::ostringstream os;
-                os.precision(10);
-                os << value.get<double>();
-                config_[key] = os.str();
-            } else if (value.is_array()) {  // lists become comma-separated ("milestones": [80, 120])
-                std::string s;
-                for (auto& e : value) s += (s.empty() ? "" : ",") + (e.is_string() ? e.get<std::string>() : e.dump());
-                config_[key] = s;
-            } else {
-                TERN_FAIL("config file " << path << ": key '" << key << "' has an unsupported value " << value.dump());
-            }
-        }
+        std::ostringstream text;
+        text << in.rdbuf();
+        TERN_CHECK(!in.bad(), "cannot read config file " << path);
+        config_ = parse_config_json(text.str(), path);
     }
 
     std::string about_, config_path_;

@@ -5,10 +5,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace tern {
@@ -70,5 +74,24 @@ private:
     std::string path_;
     std::ofstream out_;
 };
+
+// Rewrites a JSONL file of per-epoch records keeping only the records with "epoch" ≤ last_epoch, in order;
+// lines that do not parse (a record cut short by a kill) go too. A run resumed from the checkpoint of epoch k
+// calls this with k before it appends epochs k+1…, so that no epoch is listed twice. Atomic
+// (core/atomic_file.h); a missing file is left missing.
+inline void keep_jsonl_epochs_through(const std::string& path, int64_t last_epoch) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return;
+    const std::vector<uint8_t> bytes = read_file(path);
+    std::istringstream in(std::string(bytes.begin(), bytes.end()));
+    std::string kept, line;
+    while (std::getline(in, line)) {
+        const nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (record.is_object() && record.contains("epoch") && record["epoch"].is_number_integer() &&
+            record["epoch"].get<int64_t>() <= last_epoch)
+            kept += line + "\n";
+    }
+    write_file_atomic(path, [&](std::FILE* f) { write_bytes(f, kept.data(), kept.size()); });
+}
 
 }  // namespace tern

@@ -200,6 +200,7 @@ int main(int argc, char** argv) try {
     const std::string subset = f.get_string("eval-subset", "", "also report accuracy on test records A:B");
     const int64_t train_limit = f.get_int("train-limit", -1, "use only the first N training images");
     const float label_smoothing = float(f.get_double("label-smoothing", 0, "cross-entropy label smoothing ε"));
+    const std::string on_divergence = f.get_string("on-divergence", "stop", "a NaN/Inf loss or gradient: stop | skip (the step; halves the lr; stops after 5 skips)");
     // Quantization (quant/): which weight quantizer the conv/linear layers host, and its options.
     QuantizeConfig qc;
     qc.method = f.get_string("method", "fp", "weights: fp | tga | twn | ptq");
@@ -226,6 +227,7 @@ int main(int argc, char** argv) try {
     const std::string eval_packed = f.get_string("eval-packed", "", "evaluate this packed model file on the test set and exit");
     f.done();
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single");
+    TERN_CHECK(on_divergence == "stop" || on_divergence == "skip", "--on-divergence must be stop or skip");
     std::vector<int64_t> ptq_stages;
     for (double e : ptq_stage_list) ptq_stages.push_back(int64_t(e));
     if (qc.method == "ptq")
@@ -346,6 +348,11 @@ int main(int argc, char** argv) try {
     // ---- resume ----
     int64_t start_epoch = 0;
     double best_acc = -1;
+    // Divergence guard (--on-divergence skip): each skipped step halves the learning rate for the rest of the
+    // run, a multiplier on the schedule kept in the checkpoint; after kMaxSkips skips the run stops.
+    constexpr int64_t kMaxSkips = 5;
+    double lr_multiplier = 1;
+    int64_t skips = 0;
     const std::string last_path = out + "/last.safetensors", best_path = out + "/best.safetensors";
     if (resume) {
         TERN_CHECK(file_exists(last_path), "--resume: no checkpoint at " << last_path);
@@ -355,6 +362,8 @@ int main(int argc, char** argv) try {
                                                                        << model_name);
         start_epoch = info.at("epoch").get<int64_t>();
         best_acc = info.value("best_acc", -1.0);
+        lr_multiplier = info.value("lr_multiplier", 1.0);
+        skips = info.value("divergence_skips", int64_t(0));
         std::printf("resumed from %s after epoch %lld\n", last_path.c_str(), (long long)start_epoch);
     }
 
@@ -373,6 +382,8 @@ int main(int argc, char** argv) try {
     }
 
     probe_writable_dir(out);  // fail now, not after the first epoch, if we cannot save
+    if (const int n = remove_stale_temp_files(out))  // left by a run killed while saving
+        std::printf("removed %d unfinished temporary file(s) from %s\n", n, out.c_str());
     CifarDataset train_set(load_cifar(data_dir, kind, Split::Train), {true, 4, norm});
     LoaderOptions lo;
     lo.batch_size = batch;
@@ -382,6 +393,9 @@ int main(int argc, char** argv) try {
     if (train_limit > 0) lo.end = std::min<int64_t>(train_limit, train_set.size());
     DataLoader loader(train_set, lo);
     const int64_t steps_per_epoch = loader.batches_per_epoch();
+    // One record per epoch: drop those after the checkpoint's epoch (a run killed between writing an epoch's
+    // record and its checkpoint redoes that epoch; a fresh run in an old folder starts a new file).
+    keep_jsonl_epochs_through(out + "/metrics.jsonl", start_epoch);
     JsonlWriter metrics(out + "/metrics.jsonl");
     std::printf("%s on %s: %lld epochs × %lld steps of %lld, %d threads; writing to %s\n", model_name.c_str(),
                 train_set.describe().c_str(), (long long)epochs, (long long)steps_per_epoch, (long long)batch,
@@ -408,19 +422,30 @@ int main(int argc, char** argv) try {
         int64_t correct = 0, seen = 0, step = 0;
         double lr_now = 0;
         while (auto b = loader.next()) {
-            lr_now = lr_schedule.lr_at(double(epoch) + double(step) / double(steps_per_epoch));
+            lr_now = lr_multiplier * lr_schedule.lr_at(double(epoch) + double(step) / double(steps_per_epoch));
             opt.set_lr(float(lr_now));
             threshold_opt.set_lr(float(lr_now));
             const StepResult sr = train_step(*model, b->images, b->labels, opt, thresholds, mode, label_smoothing);
             const float loss_value = sr.loss;
-            if (!std::isfinite(loss_value)) {
+            if (!sr.diverged.empty()) {  // nothing was applied (quant/train_step.h)
                 progress.finish();
-                std::fprintf(stderr,
-                             "train_cifar: the loss became %f at epoch %lld step %lld: training diverged. The last "
-                             "good checkpoint is %s (try a lower --lr).\n",
-                             double(loss_value), (long long)epoch + 1, (long long)step,
-                             file_exists(last_path) ? last_path.c_str() : "(none yet)");
-                return 3;
+                if (on_divergence == "stop" || skips == kMaxSkips) {
+                    std::fprintf(stderr,
+                                 "train_cifar: training diverged at epoch %lld step %lld/%lld: %s%s. The last good "
+                                 "checkpoint is %s (try a lower --lr).\n",
+                                 (long long)epoch + 1, (long long)step + 1, (long long)steps_per_epoch,
+                                 sr.diverged.c_str(), skips ? (" (after " + std::to_string(skips) + " skipped steps)").c_str() : "",
+                                 file_exists(last_path) ? last_path.c_str() : "(none yet)");
+                    return 3;
+                }
+                ++skips;
+                lr_multiplier *= 0.5;
+                std::printf("epoch %lld step %lld/%lld: %s; step skipped, learning rate halved to %.4g × the schedule "
+                            "(skip %lld of %lld)\n",
+                            (long long)epoch + 1, (long long)step + 1, (long long)steps_per_epoch,
+                            sr.diverged.c_str(), lr_multiplier, (long long)skips, (long long)kMaxSkips);
+                ++step;
+                continue;
             }
             const int64_t n = int64_t(b->labels.size());
             loss_sum += double(loss_value) * double(n);
@@ -442,6 +467,12 @@ int main(int argc, char** argv) try {
         const double train_secs = std::chrono::duration<double>(Clock::now() - t_epoch).count();
         const EvalResult r = evaluate(*model, test_set, 500, subset_begin, subset_end);
         const double epoch_secs = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+        if (!std::isfinite(r.loss)) {  // the weights themselves went bad: do not save them over a good checkpoint
+            std::fprintf(stderr, "train_cifar: the test loss after epoch %lld is %f: training diverged. The last good "
+                                 "checkpoint is %s (try a lower --lr).\n", (long long)epoch + 1, r.loss,
+                         file_exists(last_path) ? last_path.c_str() : "(none yet)");
+            return 3;
+        }
         const bool is_best = r.accuracy > best_acc;
         if (is_best) best_acc = r.accuracy;
         std::printf("epoch %lld/%lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s  lr %.4g  %.0fs (%.0f img/s)%s\n",
@@ -464,6 +495,10 @@ int main(int argc, char** argv) try {
         metrics.write(rec);
         json info = {{"model", model_name}, {"dataset", dataset}, {"epoch", epoch + 1}, {"best_acc", best_acc},
                      {"test_acc", r.accuracy}, {"flags", f.effective()}};
+        if (skips > 0) {
+            info["lr_multiplier"] = lr_multiplier;
+            info["divergence_skips"] = skips;
+        }
         save_checkpoint(last_path, *model, {&opt, &threshold_opt}, info);
         if (is_best)  // a plain state dict (loadable with --init, or by PyTorch), with the info as metadata
             save_tensors(best_path, model->state_dict(), {{"tern.checkpoint", info.dump()}});

@@ -3,6 +3,7 @@
 #include "core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +85,25 @@ std::vector<uint8_t> read_file(const std::string& path) {
                                                    << " bytes (" << (failed ? std::strerror(err) : "file shrank")
                                                    << ")");
     return bytes;
+}
+
+int remove_stale_temp_files(const std::string& dir) {
+    int removed = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        // "<file>.tmp.<pid>", or the probe file of probe_writable_dir ".tern-write-probe.<pid>"
+        const std::string name = entry.path().filename().string();
+        const size_t dot = name.rfind('.');
+        const bool temp = dot != std::string::npos && dot >= 4 && name.compare(dot - 4, 5, ".tmp.") == 0;
+        const bool probe = name.rfind(".tern-write-probe.", 0) == 0 && dot == 17;
+        if (!temp && !probe) continue;
+        const std::string digits = name.substr(dot + 1);
+        if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const pid_t pid = pid_t(std::stol(digits));
+        if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // a live (or foreign) writer
+        if (std::filesystem::remove(entry.path(), ec)) ++removed;
+    }
+    return removed;
 }
 
 void probe_writable_dir(const std::string& dir) {

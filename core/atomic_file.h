@@ -28,6 +28,11 @@ void write_bytes(std::FILE* f, const void* data, size_t size);
 // The whole file. Throws tern::Error naming the path if it is missing, not a regular file, or unreadable.
 std::vector<uint8_t> read_file(const std::string& path);
 
+// Removes the temp files that write_file_atomic (and probe_writable_dir) left in `dir` when their process was
+// killed mid-write: names "<file>.tmp.<pid>" and ".tern-write-probe.<pid>" whose process no longer exists (a
+// live writer's file is never touched). Returns how many were removed. A program that writes into a folder repeatedly (train_cifar) calls this when it starts.
+int remove_stale_temp_files(const std::string& dir);
+
 // Makes sure `dir` exists (creating it and its parents, like mkdir -p) and that a file can be written there
 // atomically, by writing and removing a small probe file. Training apps call this before they start, so an
 // unwritable output directory fails in the first second rather than at the first checkpoint hours later.

@@ -59,7 +59,7 @@ static std::optional<uint64_t> array_bytes(const Shape& shape, DType dtype, uint
 //
 // What the reader checks (each failure is a tern::Error naming the file and, where there is one, the array):
 //   1. the file has the 8-byte header length N, and N ≤ 100 MB and N ≤ the bytes that follow it
-//   2. the header is valid JSON, is an object, and names no array twice
+//   2. the header is valid JSON, is an object, nests at most 8 levels deep, and names no array twice
 //   3. "__metadata__", if present, is an object whose values are strings
 //   4. every other entry is an object with "dtype" (a known name), "shape" (non-negative integers) and
 //      "data_offsets" ([begin, end] integers with begin ≤ end ≤ the size of the data buffer)
@@ -133,10 +133,15 @@ static Entry read_entry(const std::string& name, const json& e, uint64_t buffer_
 }
 
 // nlohmann::json keeps the last of two equal keys without a word; this parser callback notices the repeat.
+// It also refuses deep nesting: a valid header is 3 levels deep (object → entry → shape), and brief() renders
+// a bad value with dump(), which recurses once per level (a header of 100,000 '[' would overflow the stack).
+static constexpr int kMaxHeaderDepth = 8;
 static json parse_header(const uint8_t* begin, const uint8_t* end, const std::string& file) {
     std::set<std::string> keys;
     std::string repeated;
     auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+        TERN_CHECK(depth <= kMaxHeaderDepth, file << ": header nests deeper than " << kMaxHeaderDepth
+                                                  << " levels; not a safetensors header");
         if (depth == 1 && event == json::parse_event_t::key && !keys.insert(parsed.get<std::string>()).second)
             repeated = parsed.get<std::string>();
         return true;

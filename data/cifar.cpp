@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace tern {
@@ -28,47 +29,31 @@ int64_t max_records(CifarKind kind, Split split) {
     return kind == CifarKind::Cifar100 && split == Split::Train ? 50000 : 10000;
 }
 
-// Appends the records of one file to `data`: labels checked, pixels reordered from planar (c, y, x) to HWC.
+// How many records `size` bytes of a `kind` file hold. Throws naming the file if that is not a whole, non-zero
+// number of records or is more than `max_count`: checked from the size alone, before anything is allocated.
+int64_t record_count(uint64_t size, CifarKind kind, int64_t max_count, const std::string& name) {
+    const int64_t label_bytes = kind == CifarKind::Cifar100 ? 2 : 1;  // CIFAR-100: [coarse][fine]
+    const int64_t record_bytes = label_bytes + kCifarImageBytes;
+    TERN_CHECK(size > 0, "cifar: " << name << " is empty");
+    TERN_CHECK(size % uint64_t(record_bytes) == 0,
+               "cifar: " << name << " has " << size << " bytes, not a whole number of " << record_bytes
+                         << "-byte records (" << label_bytes << " label byte(s) + " << kCifarImageBytes
+                         << " pixel bytes); truncated, or not a " << kind_name(kind) << " binary file?");
+    const uint64_t count = size / uint64_t(record_bytes);
+    TERN_CHECK(count <= uint64_t(max_count), "cifar: " << name << " holds " << count << " records, more than the "
+                                                       << max_count << " of the official file; wrong file?");
+    return int64_t(count);
+}
+
+// Appends the records of one file to `data`: the size checked first (record_count), then read whole and parsed.
 void read_records(const fs::path& path, int64_t max_count, CifarData& data) {
     const std::string name = path.string();
-    const bool c100 = data.kind == CifarKind::Cifar100;
-    const int64_t label_bytes = c100 ? 2 : 1;  // CIFAR-100: [coarse][fine]
-    const int64_t record_bytes = label_bytes + kCifarImageBytes;
-
     std::error_code ec;
     const uintmax_t file_bytes = fs::file_size(path, ec);
     TERN_CHECK(!ec, "cifar: cannot read the size of " << name << ": " << ec.message());
-    TERN_CHECK(file_bytes > 0, "cifar: " << name << " is empty");
-    TERN_CHECK(file_bytes % record_bytes == 0,
-               "cifar: " << name << " has " << file_bytes << " bytes, not a whole number of " << record_bytes
-                         << "-byte records (" << label_bytes << " label byte(s) + " << kCifarImageBytes
-                         << " pixel bytes); truncated, or not a " << kind_name(data.kind) << " binary file?");
-    const int64_t count = int64_t(file_bytes / record_bytes);
-    TERN_CHECK(count <= max_count, "cifar: " << name << " holds " << count << " records, more than the "
-                                             << max_count << " of the official file; wrong file?");
-
-    std::ifstream in(path, std::ios::binary);
-    TERN_CHECK(in, "cifar: cannot open " << name);
-    const int64_t first = data.size();
-    data.labels.resize(size_t(first + count));
-    data.images.resize(size_t(first + count) * kCifarImageBytes);
-    std::vector<uint8_t> record(static_cast<size_t>(record_bytes));
-    constexpr int64_t plane = kCifarSide * kCifarSide;  // 1024 bytes per colour plane
-    for (int64_t r = 0; r < count; ++r) {
-        in.read(reinterpret_cast<char*>(record.data()), record_bytes);
-        TERN_CHECK(in, "cifar: " << name << ": read failed at record " << r << " of " << count);
-        if (c100)
-            TERN_CHECK(record[0] < 20, "cifar: " << name << " record " << r << ": coarse label "
-                                                 << int(record[0]) << " is out of range [0, 20)");
-        const int label = record[size_t(label_bytes - 1)];
-        TERN_CHECK(label < data.num_classes(), "cifar: " << name << " record " << r << ": label " << label
-                                                         << " is out of range [0, " << data.num_classes() << ")");
-        data.labels[size_t(first + r)] = label;
-        const uint8_t* planes = record.data() + label_bytes;  // R plane, G plane, B plane
-        uint8_t* hwc = data.images.data() + (first + r) * kCifarImageBytes;
-        for (int64_t c = 0; c < kCifarChannels; ++c)
-            for (int64_t p = 0; p < plane; ++p) hwc[p * kCifarChannels + c] = planes[c * plane + p];
-    }
+    record_count(file_bytes, data.kind, max_count, name);  // refuse a wrong-sized file before reading it
+    const std::vector<uint8_t> bytes = read_file(name);
+    parse_cifar_records(bytes.data(), bytes.size(), max_count, name, data);
 }
 
 // One name per non-empty line; the class number when the file is absent.
@@ -91,6 +76,37 @@ std::vector<std::string> read_class_names(const fs::path& path, int num_classes)
 }
 
 }  // namespace
+
+void parse_cifar_records(const uint8_t* bytes, size_t size, int64_t max_count, const std::string& name,
+                         CifarData& data) {
+    const bool c100 = data.kind == CifarKind::Cifar100;
+    const int64_t label_bytes = c100 ? 2 : 1;  // CIFAR-100: [coarse][fine]
+    const int64_t record_bytes = label_bytes + kCifarImageBytes;
+    const int64_t count = record_count(size, data.kind, max_count, name);
+
+    const int64_t first = data.size();
+    // Labels first, checked before `data` grows: on an error it is left unchanged.
+    std::vector<int32_t> labels(static_cast<size_t>(count));
+    for (int64_t r = 0; r < count; ++r) {
+        const uint8_t* record = bytes + r * record_bytes;
+        if (c100)
+            TERN_CHECK(record[0] < 20, "cifar: " << name << " record " << r << ": coarse label "
+                                                 << int(record[0]) << " is out of range [0, 20)");
+        const int label = record[label_bytes - 1];
+        TERN_CHECK(label < data.num_classes(), "cifar: " << name << " record " << r << ": label " << label
+                                                         << " is out of range [0, " << data.num_classes() << ")");
+        labels[size_t(r)] = label;
+    }
+    data.labels.insert(data.labels.end(), labels.begin(), labels.end());
+    data.images.resize(size_t(first + count) * kCifarImageBytes);
+    constexpr int64_t plane = kCifarSide * kCifarSide;  // 1024 bytes per colour plane
+    for (int64_t r = 0; r < count; ++r) {
+        const uint8_t* planes = bytes + r * record_bytes + label_bytes;  // R plane, G plane, B plane
+        uint8_t* hwc = data.images.data() + (first + r) * kCifarImageBytes;
+        for (int64_t c = 0; c < kCifarChannels; ++c)
+            for (int64_t p = 0; p < plane; ++p) hwc[p * kCifarChannels + c] = planes[c * plane + p];
+    }
+}
 
 CifarData load_cifar(const std::string& dir, CifarKind kind, Split split) {
     TERN_CHECK(fs::is_directory(dir), "cifar: directory " << dir << " does not exist; " << download_hint(kind));

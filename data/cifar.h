@@ -44,6 +44,11 @@ struct CifarData {
 // j of data_batch_{k+1}.bin). Throws tern::Error naming the file for a missing directory or file, a size that
 // is not a whole number of records (or more records than the official file has), or a label out of range.
 CifarData load_cifar(const std::string& dir, CifarKind kind, Split split);
+// The records of one such file already in memory (load_cifar reads each file and calls this), appended to
+// `data`, whose `kind` says the record layout. The same checks and messages, `name` standing for the file; on
+// an error `data` is left unchanged. Takes any bytes: tests/fuzz/fuzz_cifar.cpp feeds it random ones.
+void parse_cifar_records(const uint8_t* bytes, size_t size, int64_t max_records, const std::string& name,
+                         CifarData& data);
 
 struct CifarOptions {
     bool augment = false;                  // random crop (zero padding `pad`) + horizontal flip; for training

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -23,6 +24,108 @@ const char* stb_reason() {
     const char* reason = stbi_failure_reason();
     return reason ? reason : "unknown reason";
 }
+
+// stb_image 2.27 (Debian's libstb) has two holes in its JPEG Huffman tables (found by tests/fuzz/fuzz_image.cpp,
+// both fixed in later stb versions):
+//  - it trusts the 16 code counts of a table (a DHT segment): when they add up to more than 256 it writes past
+//    its 257-entry size table and 256-entry value table, corrupting the decoder's state;
+//  - it does not initialize the tables, so a scan that uses a table no DHT defined decodes with whatever the
+//    memory held: an assertion in Debian's build (abort() takes the whole program down), out-of-bounds reads
+//    without it (CVE-2022-29977).
+// stbi_info already parses DHT segments, so we walk the JPEG's segments first, the way stb does, and refuse
+// both. Returns what is wrong, or null; anything else (not a JPEG, truncated, other damage) is left to stb.
+const char* jpeg_huffman_problem(const uint8_t* p, size_t n) {
+    size_t i = 0;  // the SOI marker, FF D8 — with any number of FF fill bytes between, as stb accepts it
+    while (i < n && p[i] == 0xFF) ++i;
+    if (i < 1 || i >= n || p[i] != 0xD8) return nullptr;  // not a JPEG
+    ++i;
+    // stb reads a byte past the end of the data as 0 and goes on, so a cut-off segment counts too.
+    auto byte = [&](size_t j) -> size_t { return j < n ? p[j] : 0; };
+    bool dc_defined[4] = {}, ac_defined[4] = {}, progressive = false;
+    while (i + 4 <= n) {
+        if (p[i] != 0xFF) {  // entropy-coded data after SOS (or garbage): skip to the next marker
+            ++i;
+            continue;
+        }
+        const uint8_t marker = p[i + 1];
+        if (marker == 0xFF) {  // a fill byte
+            ++i;
+            continue;
+        }
+        if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // FF00 stuffing, TEM, RSTn:
+            i += 2;                                                                      // no length field
+            continue;
+        }
+        if (marker == 0xD9) break;  // EOI
+        const size_t length = size_t(p[i + 2]) << 8 | p[i + 3];  // counts its own 2 bytes
+        if (marker == 0xC2) progressive = true;  // SOF2
+        if (marker == 0xC4) {  // DHT: tables of [class << 4 | id][16 counts][the sum of the counts values]
+            for (size_t t = i + 4; t < i + 2 + length;) {
+                size_t codes = 0;
+                for (size_t k = 1; k <= 16; ++k) codes += byte(t + k);
+                if (codes > 256) return "corrupt JPEG (a Huffman table defines more than 256 codes)";
+                const size_t table_class = byte(t) >> 4, id = byte(t) & 15;
+                if (table_class <= 1 && id <= 3) (table_class == 0 ? dc_defined : ac_defined)[id] = true;
+                t += 17 + codes;
+            }
+        }
+        if (marker == 0xDA) {  // SOS: [count][per component: id, DC table << 4 | AC table][Ss][Se][Ah << 4 | Al]
+            const size_t count = byte(i + 4);
+            const size_t ss = byte(i + 5 + 2 * count), ah = byte(i + 7 + 2 * count) >> 4;
+            // A sequential scan decodes with both tables; a progressive one with the DC table in a first DC
+            // scan (Ss = 0, Ah = 0), none in a DC refinement, the AC table in an AC scan (Ss > 0).
+            const bool needs_dc = !progressive || (ss == 0 && ah == 0), needs_ac = !progressive || ss > 0;
+            for (size_t c = 0; c < count && c < 4; ++c) {
+                const size_t dc = byte(i + 6 + 2 * c) >> 4, ac = byte(i + 6 + 2 * c) & 15;
+                if ((needs_dc && dc <= 3 && !dc_defined[dc]) || (needs_ac && ac <= 3 && !ac_defined[ac]))
+                    return "corrupt JPEG (a scan uses a Huffman table that was never defined)";
+            }
+        }
+        i += 2 + std::max<size_t>(length, 2);
+    }
+    return nullptr;
+}
+
+// stb_image 2.27 grows its buffer for a PNG's compressed data (IDAT chunks) to the length a chunk header
+// claims before it checks that the bytes are there: a 254-byte file claiming a 1.7 GB chunk makes it allocate
+// 1.7 GB (found by tests/fuzz/fuzz_image.cpp). We walk the chunks first — [length: u32 big-endian][type: 4]
+// [data: length][CRC: 4] — and refuse one that runs past the end of the file. Returns false for such a chunk.
+bool png_chunks_fit(const uint8_t* p, size_t n) {
+    static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n < 8 || !std::equal(kSignature, kSignature + 8, p)) return true;  // not a PNG
+    for (size_t i = 8; i + 8 <= n;) {
+        const uint64_t length = uint64_t(p[i]) << 24 | uint64_t(p[i + 1]) << 16 | uint64_t(p[i + 2]) << 8 | p[i + 3];
+        if (length > n - i - 8) return false;  // the data alone does not fit in what is left
+        if (std::equal(p + i + 4, p + i + 8, "IEND")) break;
+        i += 12 + size_t(length);
+    }
+    return true;
+}
+
+// stb_image 2.27 reads the width, height and maximum value of a binary PGM/PPM header ("P5"/"P6") into an int
+// without an overflow check: "P5 7777777777 …" is signed overflow, undefined behaviour, and wraps to some
+// other size. And a 16-bit file (maximum value above 255) of one channel, asked for as RGB, goes through its
+// 8-bit channel conversion and then its 16→8-bit one, which reads past the end of the converted buffer (both
+// found by tests/fuzz/fuzz_image.cpp; stb 2.28 fixes them). We read the three numbers first, skipping
+// whitespace and #-comments as stb does. Returns what is wrong, or null if nothing is.
+const char* pnm_header_problem(const uint8_t* p, size_t n) {
+    if (n < 2 || p[0] != 'P' || (p[1] != '5' && p[1] != '6')) return nullptr;  // not a binary PGM/PPM
+    auto space = [](uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    size_t i = 2;
+    int64_t value = 0;
+    for (int number = 0; number < 3; ++number) {  // width, height, maximum value
+        for (;;) {  // whitespace, then a comment to the end of its line, repeatedly
+            while (i < n && space(p[i])) ++i;
+            if (i >= n || p[i] != '#') break;
+            while (i < n && p[i] != '\n' && p[i] != '\r') ++i;
+        }
+        value = 0;
+        for (; i < n && p[i] >= '0' && p[i] <= '9'; ++i)
+            if ((value = value * 10 + (p[i] - '0')) > INT_MAX) return "corrupt PGM/PPM header (a number above 2147483647)";
+    }
+    if (value > 255) return "16-bit PGM/PPM is not supported (maximum value above 255)";
+    return nullptr;
+}
 }  // namespace
 
 Image decode_image(const std::string& path) {
@@ -37,23 +140,33 @@ Image decode_image(const std::string& path) {
     return decode_image(bytes.data(), bytes.size(), path);
 }
 
-Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
+Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
     TERN_CHECK(size > 0, name << ": empty file (0 bytes), not an image");
     TERN_CHECK(size <= size_t(INT_MAX), name << ": " << size << " bytes is more than stb_image can read");
+    const char* jpeg_problem = jpeg_huffman_problem(data, size);
+    TERN_CHECK(!jpeg_problem, name << ": " << jpeg_problem);
+    TERN_CHECK(png_chunks_fit(data, size), name << ": truncated or corrupt PNG (a chunk runs past the end of the file)");
+    const char* pnm_problem = pnm_header_problem(data, size);
+    TERN_CHECK(!pnm_problem, name << ": " << pnm_problem);
     const int len = int(size);
 
     // Read the header first, so a huge claimed size is refused before anything is allocated.
     int width = 0, height = 0, channels = 0;
     TERN_CHECK(stbi_info_from_memory(data, len, &width, &height, &channels),
                name << ": not a decodable image (stb_image: " << stb_reason() << ")");
-    TERN_CHECK(width <= kMaxImageSide && height <= kMaxImageSide && int64_t(width) * height <= kMaxImagePixels,
-               name << ": image of " << width << "x" << height << " exceeds the limit of " << kMaxImageSide
-                    << " px per side and " << kMaxImagePixels << " pixels");
+    // stb_info reports a top-down BMP's height as negative (the decoder then flips it): compare magnitudes, or a
+    // 57-byte BMP claiming 13 × −638242 pixels slips past the limit (found by tests/fuzz/fuzz_image.cpp).
+    const int64_t w = std::llabs(width), h = std::llabs(height);
+    TERN_CHECK(w <= kMaxImageSide && h <= kMaxImageSide && w * h <= max_pixels,
+               name << ": image of " << w << "x" << h << " exceeds the limit of " << kMaxImageSide
+                    << " px per side and " << max_pixels << " pixels");
 
     // Ask for 3 channels: stb replicates gray, drops alpha, converts CMYK/YCCK.
     std::unique_ptr<uint8_t, void (*)(void*)> pixels(stbi_load_from_memory(data, len, &width, &height, &channels, 3),
                                                      stbi_image_free);
     TERN_CHECK(pixels, name << ": cannot decode image (stb_image: " << stb_reason() << ")");
+    TERN_CHECK(width <= kMaxImageSide && height <= kMaxImageSide && int64_t(width) * height <= max_pixels,
+               name << ": decoded image of " << width << "x" << height << " exceeds the limit");  // defence in depth
     Image img;
     img.height = height;
     img.width = width;
@@ -73,7 +186,10 @@ Size2 resize_shorter_side(int height, int width, int shorter) {
                "resize_shorter_side: sizes must be positive, got " << height << "x" << width << " → " << shorter);
     const int short_side = std::min(height, width), long_side = std::max(height, width);
     // Python: int(requested_new_short * long / short) — an exact integer product, one rounded division.
-    const int new_long = int(double(int64_t(shorter) * long_side) / short_side);
+    const double new_long_exact = double(int64_t(shorter) * long_side) / short_side;
+    TERN_CHECK(new_long_exact < double(INT_MAX), "resize_shorter_side: " << height << "x" << width << " → "
+                                                  << shorter << " makes the longer side too large");
+    const int new_long = int(new_long_exact);
     return width <= height ? Size2{new_long, shorter} : Size2{shorter, new_long};
 }
 
@@ -265,6 +381,10 @@ void eval_transform(const Image& img, float* out, int resize_to, int crop_size) 
     TERN_CHECK(crop_size <= resize_to,
                "eval_transform: crop " << crop_size << " is larger than the resize " << resize_to);
     const Size2 size = resize_shorter_side(img.height, img.width, resize_to);
+    // A 20000×1 image (a few bytes of PNG) would become 256×5,120,000: refuse such shapes before allocating.
+    TERN_CHECK(int64_t(size.height) * size.width <= kMaxImagePixels,
+               "eval_transform: a " << img.height << "x" << img.width << " image resized to " << size.height << "x"
+                                    << size.width << " exceeds the limit of " << kMaxImagePixels << " pixels");
     const Image resized = resize_bilinear(img, size.height, size.width);
     const CropBox box{center_crop_offset(size.height, crop_size), center_crop_offset(size.width, crop_size), crop_size,
                       crop_size};

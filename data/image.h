@@ -35,8 +35,10 @@ constexpr int64_t kMaxImagePixels = 200'000'000;
 // channels, an alpha channel is dropped, CMYK JPEGs (Adobe) are converted. Anything stb cannot decode (a
 // truncated or empty file, a format stb lacks, not an image) is a tern::Error naming the file and the reason.
 Image decode_image(const std::string& path);
-// The same from a memory buffer; `name` is what error messages call it.
-Image decode_image(const uint8_t* data, size_t size, const std::string& name);
+// The same from a memory buffer; `name` is what error messages call it. `max_pixels` may lower the pixel limit
+// (the fuzz harness does, to keep each run short). Any bytes are safe to pass (tests/fuzz/fuzz_image.cpp).
+Image decode_image(const uint8_t* data, size_t size, const std::string& name,
+                   int64_t max_pixels = kMaxImagePixels);
 
 // ---- Size and crop arithmetic (torchvision 0.14) ----
 

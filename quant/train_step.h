@@ -6,6 +6,7 @@
 // exists as the faster "single-pass" alternative.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -19,9 +20,16 @@ enum class UpdateMode { Joint, Alternating };
 struct StepResult {
     float loss = 0;       // of the (last) forward pass; not finite means the run diverged
     int64_t correct = 0;  // predictions equal to the label in that pass
+    // Empty if the step was applied. Otherwise why it was not — "the loss is nan", "the gradient of
+    // 'layer1.0.conv1.weight' is not finite" — and the step changed no parameter and no buffer.
+    std::string diverged;
 };
 
 // `thresholds` may be null (no quantizer thresholds). Alternating requires it.
+// Divergence guard: a NaN/Inf loss, or a NaN/Inf in any parameter's gradient, is reported in `diverged` and
+// never applied; the buffers the forward pass updated (BatchNorm's running statistics) are restored too, so
+// the caller may skip the batch and go on. In Alternating mode a divergence in the second pass leaves the
+// first pass's threshold update (made from finite values) in place.
 StepResult train_step(Module& model, const Tensor& images, const std::vector<int32_t>& labels, SGD& weights,
                       SGD* thresholds, UpdateMode mode, float label_smoothing = 0.f);
 

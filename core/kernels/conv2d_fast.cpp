@@ -42,6 +42,11 @@ inline void store16(float* p, Vec16 v) { *reinterpret_cast<Vec16*>(p) = v; }
 inline void store_partial(float* p, Vec16 v, int n) {  // the first n lanes
     for (int i = 0; i < n; ++i) p[i] = v[i];
 }
+inline Vec16 load_partial(const float* p, int n) {  // the first n lanes, the rest 0: never reads past p[n - 1]
+    Vec16 v = {};
+    for (int i = 0; i < n; ++i) v[i] = p[i];
+    return v;
+}
 
 // ---- the micro-kernel ------------------------------------------------------------------------------------------
 // out[r·out_step + v·16 + lane] = Σ_{t < ntaps} Σ_{c < K} src[r·src_step + tap_off[t] + c] · w_t[c·16 + lane
@@ -354,9 +359,12 @@ void weight_kernel(const float* xpad, int64_t x_row_step, int64_t x_pix_step, co
         const float* gr = dy + oh * OW * dy_pix_step;
         for (int64_t ow = 0; ow < OW; ++ow) {
             Vec16 g[V];
-            for (int v = 0; v < V; ++v) g[v] = load16(gr + ow * dy_pix_step + v * kLanes);
-            if (Partial)  // the lanes past the last output channel hold the next pixel's values: zero them
-                for (int i = lanes_last; i < kLanes; ++i) g[V - 1][i] = 0.f;
+            // With Partial, the last vector has only lanes_last output channels: a full load would read the next
+            // pixel's values, and past the end of ∂L/∂y at the last pixel (found by make asan).
+            for (int v = 0; v < V; ++v) {
+                const float* p = gr + ow * dy_pix_step + v * kLanes;
+                g[v] = Partial && v == V - 1 ? load_partial(p, lanes_last) : load16(p);
+            }
             const float* xp = xr + ow * x_pix_step;
             for (int c = 0; c < CB; ++c) {
                 const float xv = xp[c];

@@ -19,15 +19,22 @@
 
 namespace tern {
 
+struct SafetensorsFile;
+
 class PackedModel {
 public:
-    explicit PackedModel(const std::string& path);  // loads and validates; throws tern::Error naming the file
+    // Loads and validates: the program is parsed into typed ops and checked by shape inference from the input
+    // (every value's kind and shape, every layer's weights), so a malformed file fails here with a tern::Error
+    // naming it — never later in forward().
+    explicit PackedModel(const std::string& path);
+    PackedModel(const uint8_t* data, size_t size, const std::string& name);  // the same, from memory
     // images (N, H, W, C), normalized as in training → logits (N, num_classes)
     Tensor forward(const Tensor& images);
     int64_t num_classes() const { return num_classes_; }
     const nlohmann::json& program() const { return program_; }
     size_t packed_weight_bytes() const;  // the ternary weights as held in memory
     size_t file_bytes() const { return file_bytes_; }
+    int64_t largest_value() const { return largest_value_; }  // elements per image of the largest intermediate
 
 private:
     struct Layer {
@@ -46,16 +53,31 @@ private:
         uint8_t* code_data() const { return static_cast<uint8_t*>(codes->block.ptr); }
     };
 
-    Value run_conv(const nlohmann::json& op, const Value& in, const Value* residual);
-    Value run_linear(const nlohmann::json& op, const Value& in);
-    Value run_quantize(const nlohmann::json& op, const Value& in);
+    // One op of the program, parsed and checked at load time.
+    struct Op {
+        enum Kind { Conv, Quantize, ShortcutA, MaxPool, AvgPool, Linear } kind;
+        int in = -1, out = -1, residual = -1;  // value ids
+        std::string layer;
+        int64_t k = 1, stride = 1, pad = 0, cin = 0, cout = 0;
+        bool ternary = false, relu = false, is_signed = false, out_codes = false;
+        float step = 1.f, out_step = 1.f;
+        int qmax = 255, out_qmax = 255;
+        std::vector<int> release;  // values no longer needed after this op
+    };
+
+    void load(const SafetensorsFile& file);
+    Value run_conv(const Op& op, const Value& in, const Value* residual);
+    Value run_linear(const Op& op, const Value& in);
+    Value run_quantize(const Op& op, const Value& in);
 
     std::string path_;
     nlohmann::json program_;
+    std::vector<Op> ops_;
+    int num_values_ = 0, output_ = -1;
+    int64_t in_h_ = 0, in_w_ = 0, in_c_ = 0, largest_value_ = 0;
     int64_t num_classes_ = 0;
     size_t file_bytes_ = 0;
     std::map<std::string, Layer> layers_;
-    std::vector<std::vector<std::string>> release_after_;  // values no longer needed after op i
 };
 
 }  // namespace tern

@@ -17,6 +17,7 @@
 #include "core/safetensors.h"
 #include "data/cifar.h"
 #include "data/image.h"
+#include "quant/packed_model.h"
 
 using namespace tern;
 namespace fs = std::filesystem;
@@ -32,6 +33,13 @@ const std::map<std::string, std::function<void(const std::vector<uint8_t>&)>> kE
          const Image img = decode_image(bytes.data(), bytes.size(), "regression");
          std::vector<float> out(224 * 224 * 3);
          eval_transform(img, out.data());
+     }},
+    {"fuzz_packed_model",
+     [](const std::vector<uint8_t>& bytes) {
+         PackedModel model(bytes.data(), bytes.size(), "regression");
+         const auto& in = model.program().at("input");
+         model.forward(Tensor::zeros({1, in.at("height").get<int64_t>(), in.at("width").get<int64_t>(),
+                                      in.at("channels").get<int64_t>()}));
      }},
     {"fuzz_safetensors",
      [](const std::vector<uint8_t>& bytes) {

@@ -159,3 +159,9 @@ TEST_CASE("a packed file that lies is rejected with its name") {
     write_safetensors(tmp / "bad2.safetensors", f);
     CHECK_THROWS_WITH_AS(PackedModel(tmp / "bad2.safetensors"), doctest::Contains("not valid JSON"), tern::Error);
 }
+
+TEST_CASE("the fuzzing seed (a tiny hand-written packed model) loads and runs") {
+    PackedModel m("tests/fuzz/corpus/fuzz_packed_model/tiny.safetensors");
+    const Tensor y = m.forward(tern::testing::uniform({2, 8, 8, 3}, -1, 1, 5));
+    CHECK(y.shape() == Shape{2, 10});
+}

@@ -19,23 +19,8 @@ Conv2d::Conv2d(const Conv2dConfig& c, Rng& rng) : config(c) {
     }
 }
 
-void Conv2d::set_weight_quantizer(std::shared_ptr<Module> q) {
-    weight_quantizer_ = q;
-    if (q) replace_module("weight_quantizer", q);
-    else remove_module("weight_quantizer");
-}
-
-void Conv2d::set_input_quantizer(std::shared_ptr<Module> q) {
-    input_quantizer_ = q;
-    if (q) replace_module("input_quantizer", q);
-    else remove_module("input_quantizer");
-}
-
-Tensor Conv2d::effective_weight() { return weight_quantizer_ ? weight_quantizer_->forward(weight) : weight; }
-
 Tensor Conv2d::forward(const Tensor& x) {
-    const Tensor input = input_quantizer_ ? input_quantizer_->forward(x) : x;
-    return conv2d(input, effective_weight(), bias, {config.stride, config.padding, config.groups});
+    return conv2d(quantized_input(x), effective_weight(), bias, {config.stride, config.padding, config.groups});
 }
 
 }  // namespace tern

@@ -1,15 +1,11 @@
-// layers/conv2d.h — Conv2d: a convolution layer, with optional quantizers for its weight and its input.
-//
-// Quantization lives inside this ordinary layer, not in a parallel layer zoo: when `weight_quantizer` is set
-// (a TGA, PTQ or TWN quantizer from quant/), forward() convolves with quantizer(weight) instead of weight; when
-// `input_quantizer` is set (LSQ), the input is quantized first. The quantizers are registered submodules, so
-// their parameters (a threshold, a step size) appear in the state dict as `conv1.weight_quantizer.delta`.
+// layers/conv2d.h — Conv2d: a convolution layer, with optional quantizers for its weight and its input
+// (the slots of layers/quantizable.h).
 #pragma once
 #include <memory>
 
 #include "core/ops/conv2d.h"
 #include "core/rng.h"
-#include "layers/module.h"
+#include "layers/quantizable.h"
 
 namespace tern {
 
@@ -19,25 +15,12 @@ struct Conv2dConfig {
     bool bias = false;
 };
 
-class Conv2d : public Module {
+class Conv2d : public QuantizableLayer {
 public:
     Conv2d(const Conv2dConfig& config, Rng& rng);  // PyTorch's default init (kaiming_uniform, a = √5)
     Tensor forward(const Tensor& x) override;      // x (N, H, W, C_in) → (N, OH, OW, C_out)
 
-    void set_weight_quantizer(std::shared_ptr<Module> q);
-    void set_input_quantizer(std::shared_ptr<Module> q);
-    Module* weight_quantizer() const { return weight_quantizer_.get(); }
-    Module* input_quantizer() const { return input_quantizer_.get(); }
-    const std::shared_ptr<Module>& weight_quantizer_ptr() const { return weight_quantizer_; }
-    const std::shared_ptr<Module>& input_quantizer_ptr() const { return input_quantizer_; }
-    Tensor effective_weight();  // the weight forward() convolves with (quantized if a quantizer is set)
-
-    Conv2dConfig config;
-    Tensor weight;  // (out, in / groups, k, k)
-    Tensor bias;    // (out) or undefined
-
-private:
-    std::shared_ptr<Module> weight_quantizer_, input_quantizer_;
+    Conv2dConfig config;  // weight (out, in / groups, k, k), bias (out) if config.bias
 };
 
 }  // namespace tern

@@ -3,8 +3,6 @@
 
 #include <cmath>
 
-#include "layers/conv2d.h"
-#include "layers/linear.h"
 #include "quant/quantize_model.h"
 
 namespace tern {
@@ -28,13 +26,9 @@ int attach_range_observers(Module& model, bool include_first) {
     for (size_t i = include_first ? 0 : 1; i < layers.size(); ++i) {
         const QuantLayer& l = layers[i];
         if (!l.quantizer) continue;  // full-precision layers keep float inputs
-        if (auto* c = dynamic_cast<Conv2d*>(l.layer); c && !c->input_quantizer()) {
-            c->set_input_quantizer(std::make_shared<RangeObserver>());
-            ++attached;
-        } else if (auto* f = dynamic_cast<Linear*>(l.layer); f && !f->input_quantizer()) {
-            f->set_input_quantizer(std::make_shared<RangeObserver>());
-            ++attached;
-        }
+        if (l.layer->input_quantizer()) continue;  // LSQ (or an observer already)
+        l.layer->set_input_quantizer(std::make_shared<RangeObserver>());
+        ++attached;
     }
     return attached;
 }

@@ -5,8 +5,6 @@
 #include <cstdio>
 
 #include "layers/batch_norm2d.h"
-#include "layers/conv2d.h"
-#include "layers/linear.h"
 #include "quant/codebook.h"
 #include "quant/quantize_model.h"
 
@@ -38,10 +36,8 @@ SizeReport model_size_report(Module& model) {
     for (auto& [name, b] : model.named_buffers())
         if (name.find("running_") != std::string::npos) all_params += b.numel();
     // Conv/linear biases stay FP16; BN γ, β and statistics fold into two vectors (counted in bn_channels).
-    for (const QuantLayer& l : weight_layers(model)) {
-        if (auto* c = dynamic_cast<Conv2d*>(l.layer); c && c->bias.defined()) r.fp_parameters += c->bias.numel();
-        if (auto* f = dynamic_cast<Linear*>(l.layer); f && f->bias.defined()) r.fp_parameters += f->bias.numel();
-    }
+    for (const QuantLayer& l : weight_layers(model))
+        if (l.layer->bias.defined()) r.fp_parameters += l.layer->bias.numel();
     r.fp32_bytes = 4.0 * double(all_params);
     r.remainder_fp16_bytes = 2.0 * double(r.fp_parameters + 2 * r.bn_channels);
     r.bits_2bit = 2.0 * double(r.ternary_weights);

@@ -83,22 +83,7 @@ public:
         const int64_t OC = c.config.out_channels;
         std::vector<float> a(static_cast<size_t>(OC), 1.f), b(static_cast<size_t>(OC), 0.f);
         fold_bn(bn, c.bias, a, b);
-        if (ternary) {
-            const Tensor codes = contiguous_data(wq->codes(c.weight)), scales = contiguous_data(wq->scales(c.weight));
-            add_ternary_weights(name, codes);
-            const int64_t per_oc = codes.numel() / OC;
-            for (int64_t o = 0; o < OC; ++o) {
-                // acc counts input codes × ternary codes: y = step·scale[o]·acc (then BN: a·y + b).
-                a[o] *= iq.step * scales.data()[o];
-                if (iq.is_signed) {  // codes were stored +128: acc_stored = acc + 128·Σw, so b −= a·128·Σw
-                    double sw = 0;
-                    for (int64_t k = 0; k < per_oc; ++k) sw += codes.data()[o * per_oc + k];
-                    b[o] -= a[o] * 128.f * float(sw);
-                }
-            }
-        } else {
-            arrays_.push_back(tensor_to_array(name + ".weight", contiguous_data(c.effective_weight()).detach()));
-        }
+        store_weights(name, c, ternary ? wq : nullptr, iq, a, b);
         add_vector(name + ".scale", a);
         add_vector(name + ".bias", b);
         const std::string out = fresh();
@@ -121,26 +106,34 @@ public:
         std::vector<float> a(static_cast<size_t>(l.out_features), 1.f), b(static_cast<size_t>(l.out_features), 0.f);
         if (l.bias.defined())
             for (int64_t o = 0; o < l.out_features; ++o) b[o] = l.bias.data()[o];
-        if (ternary) {
-            const Tensor codes = contiguous_data(wq->codes(l.weight)), scales = contiguous_data(wq->scales(l.weight));
-            add_ternary_weights(name, codes);
-            for (int64_t o = 0; o < l.out_features; ++o) {
-                a[o] = iq.step * scales.data()[o];
-                if (iq.is_signed) {
-                    double sw = 0;
-                    for (int64_t k = 0; k < l.in_features; ++k) sw += codes.data()[o * l.in_features + k];
-                    b[o] -= a[o] * 128.f * float(sw);
-                }
-            }
-        } else {
-            arrays_.push_back(tensor_to_array(name + ".weight", contiguous_data(l.effective_weight()).detach()));
-        }
+        store_weights(name, l, ternary ? wq : nullptr, iq, a, b);
         add_vector(name + ".scale", a);
         add_vector(name + ".bias", b);
         const std::string out = fresh();
         ops_.push_back({{"op", "linear"}, {"in", in}, {"out", out}, {"layer", name}, {"ternary", ternary},
                         {"cin", l.in_features}, {"cout", l.out_features}});
         return out;
+    }
+
+    // The layer's weights: 2-bit codes when ternary (`wq` set) — the accumulator then counts input codes × weight
+    // codes, y = step·scale[o]·acc, so a[o] takes step·scale[o]; signed inputs are stored +128, so
+    // acc_stored = acc + 128·Σw and b[o] −= a[o]·128·Σw — or the float weights otherwise.
+    void store_weights(const std::string& name, QuantizableLayer& layer, WeightQuantizer* wq, const InputQuant& iq,
+                       std::vector<float>& a, std::vector<float>& b) {
+        if (!wq) {
+            arrays_.push_back(tensor_to_array(name + ".weight", contiguous_data(layer.effective_weight()).detach()));
+            return;
+        }
+        const Tensor codes = contiguous_data(wq->codes(layer.weight)), scales = contiguous_data(wq->scales(layer.weight));
+        add_ternary_weights(name, codes);
+        const int64_t OC = int64_t(a.size()), per_oc = codes.numel() / OC;
+        for (int64_t o = 0; o < OC; ++o) {
+            a[o] *= iq.step * scales.data()[o];
+            if (!iq.is_signed) continue;
+            double sw = 0;
+            for (int64_t k = 0; k < per_oc; ++k) sw += codes.data()[o * per_oc + k];
+            b[o] -= a[o] * 128.f * float(sw);
+        }
     }
 
     std::string simple(json op) {

@@ -14,14 +14,9 @@ namespace tern {
 
 std::vector<QuantLayer> weight_layers(Module& model) {
     std::vector<QuantLayer> out;
-    for (auto& [name, m] : model.named_modules()) {
-        if (auto* c = dynamic_cast<Conv2d*>(m))
-            out.push_back({name, m, c->weight, std::dynamic_pointer_cast<WeightQuantizer>(
-                                                   c->weight_quantizer() ? c->weight_quantizer_ptr() : nullptr)});
-        else if (auto* l = dynamic_cast<Linear*>(m))
-            out.push_back({name, m, l->weight, std::dynamic_pointer_cast<WeightQuantizer>(
-                                                   l->weight_quantizer() ? l->weight_quantizer_ptr() : nullptr)});
-    }
+    for (auto& [name, m] : model.named_modules())
+        if (auto* q = dynamic_cast<QuantizableLayer*>(m))
+            out.push_back({name, q, q->weight, std::dynamic_pointer_cast<WeightQuantizer>(q->weight_quantizer_ptr())});
     return out;
 }
 
@@ -41,8 +36,7 @@ std::vector<QuantLayer> attach_weight_quantizers(Module& model, const QuantizeCo
         QuantLayer& l = layers[i];
         if ((i == 0 && !config.quantize_first) || (i + 1 == layers.size() && !config.quantize_last)) continue;
         l.quantizer = make_weight_quantizer(config.method, l.weight, config);
-        if (auto* c = dynamic_cast<Conv2d*>(l.layer)) c->set_weight_quantizer(l.quantizer);
-        else dynamic_cast<Linear*>(l.layer)->set_weight_quantizer(l.quantizer);
+        l.layer->set_weight_quantizer(l.quantizer);
     }
     return layers;
 }
@@ -57,9 +51,7 @@ int attach_activation_quantizers(Module& model, int bits, bool first, bool last)
         const bool chosen = (is_first && first) || (is_last && last) ||
                             (!is_first && !is_last && (layers[i].quantizer || !any_weight_quantizer));
         if (!chosen) continue;
-        auto q = std::make_shared<LsqQuantizer>(bits);
-        if (auto* c = dynamic_cast<Conv2d*>(layers[i].layer)) c->set_input_quantizer(q);
-        else dynamic_cast<Linear*>(layers[i].layer)->set_input_quantizer(q);
+        layers[i].layer->set_input_quantizer(std::make_shared<LsqQuantizer>(bits));
         ++attached;
     }
     return attached;
@@ -91,9 +83,7 @@ int advance_ptq_stage(const std::vector<QuantLayer>& layers, int64_t epoch, cons
 
 // The LSQ quantizer on a layer's input, if any.
 static const LsqQuantizer* input_lsq(const QuantLayer& l) {
-    if (auto* c = dynamic_cast<Conv2d*>(l.layer)) return dynamic_cast<const LsqQuantizer*>(c->input_quantizer());
-    if (auto* f = dynamic_cast<Linear*>(l.layer)) return dynamic_cast<const LsqQuantizer*>(f->input_quantizer());
-    return nullptr;
+    return dynamic_cast<const LsqQuantizer*>(l.layer->input_quantizer());
 }
 
 nlohmann::json layer_stats_json(const std::vector<QuantLayer>& layers) {

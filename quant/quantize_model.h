@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "layers/quantizable.h"
 #include "optim/sgd.h"
 #include "quant/ptq.h"
 #include "quant/tga.h"
@@ -24,7 +25,7 @@ struct QuantizeConfig {
 
 struct QuantLayer {
     std::string name;                            // "layer1.0.conv1"
-    Module* layer = nullptr;                     // the Conv2d or Linear
+    QuantizableLayer* layer = nullptr;           // the Conv2d or Linear
     Tensor weight;                               // its full-precision weight
     std::shared_ptr<WeightQuantizer> quantizer;  // null for layers kept in full precision
 };

@@ -224,7 +224,7 @@ int main(int argc, char** argv) try {
     const std::string export_path = f.get_string("export", "", "after training (or --eval-only), write a packed model here");
     const int64_t calibration_images = f.get_int("calibration-images", 512, "--export without LSQ: images for 8-bit ranges");
     const bool export_codebook = f.get_bool("export-codebook", false, "--export: also store the 5-bit codebook form");
-    const std::string eval_packed = f.get_string("eval-packed", "", "evaluate this packed model file on the test set and exit");
+    const std::string eval_packed = f.get_string("eval-packed", "", "evaluate this packed model file on the test set and exit (with --init and the model's --method/--act-bits: also compare with the fake-quantized model)");
     f.done();
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single");
     TERN_CHECK(on_divergence == "stop" || on_divergence == "skip", "--on-divergence must be stop or skip");
@@ -262,34 +262,6 @@ int main(int argc, char** argv) try {
     CifarDataset test_set(load_cifar(data_dir, kind, Split::Test), {false, 4, norm});
     const int64_t num_classes = test_set.data().num_classes();
 
-    if (!eval_packed.empty()) {  // the integer engine (quant/packed_model.h) on the test set
-        PackedModel packed(eval_packed);
-        NoGradGuard no_grad;
-        DataLoader loader(test_set, {500, false, false, 0, 1, 4});
-        loader.start_epoch(0);
-        int64_t correct = 0, seen = 0, sub_correct = 0, sub_seen = 0;
-        const auto t = Clock::now();
-        std::vector<int32_t> predictions;
-        while (auto b = loader.next()) {
-            const Tensor logits = packed.forward(b->images);
-            const int64_t K = logits.size(1);
-            for (size_t i = 0; i < b->labels.size(); ++i) {
-                const float* row = logits.data() + int64_t(i) * K;
-                const int32_t pred = int32_t(std::max_element(row, row + K) - row);
-                predictions.push_back(pred);
-                correct += pred == b->labels[i];
-                if (b->indices[i] >= subset_begin && b->indices[i] < subset_end) sub_correct += pred == b->labels[i], ++sub_seen;
-            }
-            seen += int64_t(b->labels.size());
-        }
-        const double secs = std::chrono::duration<double>(Clock::now() - t).count();
-        std::printf("packed %s: accuracy %.2f %% on %lld test images (%.0f img/s, %.1f KB file)\n", eval_packed.c_str(),
-                    100.0 * double(correct) / double(seen), (long long)seen, double(seen) / secs,
-                    double(packed.file_bytes()) / 1024);
-        if (sub_seen) std::printf("%s accuracy %.2f %%\n", subset_label.c_str(), 100.0 * double(sub_correct) / double(sub_seen));
-        return 0;
-    }
-
     // ---- model and optimizer ----
     auto model = make_model(model_name, num_classes, uint64_t(seed));
     // Quantizers are attached first, so that --init and --resume can restore their parameters (a PTQ stage, a
@@ -318,6 +290,48 @@ int main(int argc, char** argv) try {
             (void)r;  // an --init with LSQ steps restores them; one without leaves them to the first batch
         }
     }
+    if (!eval_packed.empty()) {
+        // The integer engine (quant/packed_model.h) on the test set; with --init, the fake-quantized model it was
+        // exported from runs on the same batches, and the two are compared prediction by prediction.
+        PackedModel packed(eval_packed);
+        const bool compare = !init.empty();
+        if (compare) model->eval();
+        NoGradGuard no_grad;
+        DataLoader loader(test_set, {500, false, false, 0, 1, 4});
+        loader.start_epoch(0);
+        int64_t correct = 0, seen = 0, sub_correct = 0, sub_seen = 0, fq_correct = 0, agree = 0;
+        double engine_secs = 0;
+        while (auto b = loader.next()) {
+            const auto t = Clock::now();
+            const Tensor logits = packed.forward(b->images);
+            engine_secs += std::chrono::duration<double>(Clock::now() - t).count();
+            const Tensor fq = compare ? model->forward(b->images) : Tensor();
+            const int64_t K = logits.size(1);
+            for (size_t i = 0; i < b->labels.size(); ++i) {
+                const float* row = logits.data() + int64_t(i) * K;
+                const int32_t pred = int32_t(std::max_element(row, row + K) - row);
+                correct += pred == b->labels[i];
+                if (b->indices[i] >= subset_begin && b->indices[i] < subset_end)
+                    sub_correct += pred == b->labels[i], ++sub_seen;
+                if (compare) {
+                    const float* frow = fq.data() + int64_t(i) * K;
+                    const int32_t fpred = int32_t(std::max_element(frow, frow + K) - frow);
+                    fq_correct += fpred == b->labels[i];
+                    agree += fpred == pred;
+                }
+            }
+            seen += int64_t(b->labels.size());
+        }
+        std::printf("packed %s: accuracy %.2f %% on %lld test images (engine %.0f img/s, file %.1f KB)\n",
+                    eval_packed.c_str(), 100.0 * double(correct) / double(seen), (long long)seen,
+                    double(seen) / engine_secs, double(packed.file_bytes()) / 1024);
+        if (sub_seen) std::printf("%s accuracy %.2f %%\n", subset_label.c_str(), 100.0 * double(sub_correct) / double(sub_seen));
+        if (compare)
+            std::printf("fake-quantized model (%s): accuracy %.2f %%; same prediction on %.2f %% of the images\n",
+                        init.c_str(), 100.0 * double(fq_correct) / double(seen), 100.0 * double(agree) / double(seen));
+        return 0;
+    }
+
     const bool quantized = qc.method != "fp" || act_bits > 0;
     const ParameterGroups groups = group_parameters(*model);
     SGD opt({{"weights", groups.weights, float(wd)}, {"no_decay", groups.no_decay, 0.f},

@@ -6,6 +6,8 @@
 //   ./apps/eval_imagenet --model resnet50 --weights random --data DIR     (random init: accuracy ≈ chance)
 //   ./apps/eval_imagenet --model resnet18 --weights random --save-random r18.safetensors   (write it, exit)
 //   ./apps/eval_imagenet --data DIR --weights random --decode-only        (the data pipeline alone)
+//   ./apps/eval_imagenet --model resnet18 --weights random --data DIR --export-packed r18.packed.safetensors
+//   ./apps/eval_imagenet --model resnet18 --weights r18.packed.safetensors --data DIR   (the integer engine)
 //
 // Models: resnet18, resnet34, resnet50, mobilenet_v2 (models/registry.h), with torchvision's state-dict names.
 // DIR is an ImageFolder (DIR/<synset>/<image>.JPEG, optional DIR/labels.txt) or, with --ground-truth, the flat
@@ -56,6 +58,11 @@
 #include <vector>
 
 #include "apps/flags.h"
+#include "core/kernels/ternary_conv.h"
+#include "quant/calibrate.h"
+#include "quant/packed_format.h"
+#include "quant/packed_model.h"
+#include "quant/quantize_model.h"
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
@@ -129,6 +136,10 @@ int main(int argc, char** argv) try {
         flags.get_string("save-random", "", "write the random init to this safetensors file");
     const bool decode_only = flags.get_bool(
         "decode-only", false, "run only the data pipeline, not the model (does decoding bound the throughput?)");
+    const std::string export_packed_path = flags.get_string(
+        "export-packed", "", "ternarize every layer (TGA's quantizer), calibrate 8-bit activations on the first "
+                             "--calibration-images of --data, write a packed model here, and evaluate that");
+    const int64_t calibration_images = flags.get_int("calibration-images", 64, "images for --export-packed");
     flags.done();
     if (threads > 0) set_num_threads(int(threads));
 
@@ -137,8 +148,15 @@ int main(int argc, char** argv) try {
     TERN_CHECK(!weights.empty(), "--weights is required: a .safetensors file, or 'random'");
     TERN_CHECK(save_random.empty() || weights == "random",
                "--save-random writes a random init: use it with --weights random");
+    // A packed ternary file (quant/packed_format.h) runs on the integer engine; anything else is a state dict.
+    std::unique_ptr<PackedModel> packed;
+    if (weights != "random" && read_safetensors(weights).metadata.count("tern.packed")) {
+        packed = std::make_unique<PackedModel>(weights);
+        std::printf("packed ternary model (integer engine, %s kernels, %.1f KB)\n",
+                    kernels::isa_name(kernels::active_isa()), double(packed->file_bytes()) / 1024);
+    }
     auto model = make_model(model_name, info.num_classes, uint64_t(seed));
-    if (weights != "random") {
+    if (weights != "random" && !packed) {
         const LoadReport report = model->load_state_dict(load_tensors(weights), /*strict=*/false);
         TERN_CHECK(report.ok(), weights << " does not fit --model " << model_name << ": " << report.describe()
                                         << " (exported from another model? see models/README.md)");
@@ -179,6 +197,23 @@ int main(int argc, char** argv) try {
                 (long long)batch_size, num_threads(), (long long)workers);
     std::fflush(stdout);
 
+    if (!export_packed_path.empty()) {
+        TERN_CHECK(!packed, "--export-packed starts from float weights, not from a packed file");
+        QuantizeConfig qc;
+        qc.method = "tga";
+        attach_weight_quantizers(*model, qc);  // every conv and the classifier ternary, the stem too (for speed)
+        attach_range_observers(*model, /*include_first=*/true);
+        LoaderOptions co = lo;
+        co.end = std::min<int64_t>(calibration_images, dataset.size());
+        DataLoader calib(dataset, co);
+        calib.start_epoch(0);
+        while (auto b = calib.next()) model->forward(b->images);
+        export_packed(*model, export_packed_path, {false, model_name});
+        packed = std::make_unique<PackedModel>(export_packed_path);
+        std::printf("exported %s (calibrated on %lld images), %.1f KB; evaluating it\n", export_packed_path.c_str(),
+                    (long long)co.end, double(packed->file_bytes()) / 1024);
+    }
+
     // ---- the evaluation loop ----
     const bool tty = isatty(fileno(stderr));
     int64_t seen = 0, top1 = 0, top5 = 0;
@@ -195,7 +230,7 @@ int main(int argc, char** argv) try {
         t = Clock::now();
         const int64_t B = batch->images.size(0);
         if (!decode_only) {
-            const Tensor logits = model->forward(batch->images);  // (B, H, W, 3) → (B, num_classes)
+            const Tensor logits = packed ? packed->forward(batch->images) : model->forward(batch->images);
             const int64_t K = logits.size(1);
             for (int64_t b = 0; b < B; ++b) {
                 const Ranked r = top_k(logits.data() + b * K, K, 5);

@@ -50,7 +50,7 @@ Tensor random_images(int64_t n, int64_t size, Rng& rng) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-    prefer_passive_openmp_wait(argv);
+    prefer_openmp_wait_policy(argv, "ACTIVE");  // latency: spin between layers (apps/runtime.h)
     Flags f(argc, argv, "bench_infer: FP32 vs packed ternary inference latency and throughput");
     const std::string model_name = f.get_string("model", "resnet20", "model name");
     const std::string packed_path = f.get_string("packed", "", "a packed model file (default: random ternary weights)");

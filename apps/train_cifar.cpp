@@ -426,6 +426,7 @@ int main(int argc, char** argv) try {
                 if (!plots.empty()) write_weight_histograms(plots, before, qlayers);
                 opt.reset_state();  // a new stage starts from rest: stale momentum would move pruned/reset weights
                 threshold_opt.reset_state();
+                best_acc = -1;  // best.safetensors is the best model of the current stage: in the end, a ternary one
                 std::printf("PTQ stage %d starts at epoch %lld%s\n", stage, (long long)epoch + 1,
                             stage == 2 ? " (pruned, survivors reset to ±1)" : " (ternary with learned Δ)");
                 std::printf("%s", format_layer_stats(qlayers).c_str());

@@ -21,6 +21,7 @@
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "core/rng.h"
+#include "core/safetensors.h"
 #include "models/registry.h"
 #include "optim/sgd.h"
 #include "quant/quantize_model.h"
@@ -49,19 +50,24 @@ int main(int argc, char** argv) try {
     const int64_t threads = flags.get_int("threads", 0, "threads (0: OpenMP default)");
     const std::string quant = flags.get_string("quant", "none", "weight quantizer: none | tga | twn | ptq (single-pass)");
     const int64_t act_bits = flags.get_int("act-bits", 0, "LSQ activation bits on every quantized layer (0: off)");
+    const int64_t ptq_stage = flags.get_int("ptq-stage", 3, "--quant ptq: the stage to time (1 L2-normalized, 2 pruned, 3 ternary)");
+    const std::string init = flags.get_string("init", "", "start from these weights (timings can depend on the values)");
     flags.done();
+    TERN_CHECK(ptq_stage >= 1 && ptq_stage <= 3, "--ptq-stage must be 1, 2 or 3");
     if (threads > 0) set_num_threads(int(threads));
 
     const ModelInfo info = model_info(model_name);
     auto model = make_model(model_name, info.num_classes, 0);
     model->train();
-    // Quantization as train_cifar attaches it: weight quantizers on every conv/linear (PTQ in its costliest,
-    // ternary stage), LSQ on their inputs; thresholds updated in the same pass (single-pass mode).
+    if (!init.empty()) model->load_state_dict(load_tensors(init), /*strict=*/false);
+    // Quantization as train_cifar attaches it: weight quantizers on every conv/linear (PTQ in the stage asked
+    // for, by default the ternary one), LSQ on their inputs; thresholds updated in the same pass (single-pass mode).
     QuantizeConfig qc;
     qc.method = quant == "none" ? "fp" : quant;
     qc.quantize_first = quant != "ptq";
     const std::vector<QuantLayer> layers = attach_weight_quantizers(*model, qc);
-    if (quant == "ptq") advance_ptq_stage(layers, 0, {0, 0, 1});
+    if (quant == "ptq" && ptq_stage > 1) advance_ptq_stage(layers, 0, ptq_stage == 2 ? std::vector<int64_t>{0, 1, 0}
+                                                                                   : std::vector<int64_t>{0, 0, 1});
     if (act_bits > 0) attach_activation_quantizers(*model, int(act_bits), false, true);
     const ParameterGroups groups = group_parameters(*model);
     SGD opt({{"weights", groups.weights, 5e-4f}, {"no_decay", groups.no_decay, 0.f}, {"act_steps", groups.act_steps, 0.f}},

@@ -209,7 +209,9 @@ int main(int argc, char** argv) try {
     qc.tga.delta_init = f.get_double("delta-init", 0.1, "TGA: δ₀ = factor · max|w|");
     qc.tga.gradient_correctness = f.get_bool("gradient-correctness", true, "TGA: ∂Tern/∂w = 1/S (Eq. 15)");
     qc.tga.stats_gradient = f.get_bool("stats-gradient", true, "TGA: μ and σ pass gradient");
-    const std::string update = f.get_string("update", "alternating", "TGA: alternating (Algorithm 1) | single");
+    const std::string update = f.get_string("update", qc.method == "tga" ? "alternating" : "single",
+                                             "alternating (TGA's Algorithm 1; the default for tga) | single (the default for ptq)");
+    TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single, got '" << update << "'");
     const double threshold_lr_scale = f.get_double("threshold-lr-scale", 1, "thresholds' lr = lr × this");
     const double threshold_momentum = f.get_double("threshold-momentum", 0, "thresholds' SGD momentum (paper: vanilla SGD)");
     const std::vector<double> ptq_stage_list = parse_list(f.get_string("ptq-stages", "4,8,8", "PTQ: epochs of stages 1 (L2 norm), 2 (pruned), 3 (ternary)"));

@@ -4,8 +4,9 @@
 //   apps/compare_runs runs/ptq_p05 runs/ptq_p07 runs/ptq_p08 [--svg acc_vs_size.svg] [--title "..."]
 //
 // Reads from each run directory what train_cifar wrote there: metrics.jsonl (one record per epoch) and, for a
-// quantized run, size.json (quant/model_size.h). Columns: epochs, final and best test accuracy, final accuracy on
-// the exact subset, training time, the ternary layers' fraction of zeros and the compressed sizes.
+// quantized run, size.json (quant/model_size.h). Columns: epochs, final and best test accuracy (for a PTQ run, the
+// best of its last stage), final accuracy on the exact subset, training time, the ternary layers' fraction of zeros
+// and the compressed sizes.
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -25,9 +26,18 @@ struct Run {
     std::string dir;
     int epochs = 0;
     double final_acc = 0, best_acc = 0, final_subset = -1, seconds = 0;
+    int stage = 0;  // PTQ stage of the latest record (0: not a PTQ run)
     bool has_size = false;
     json size;  // size.json
 };
+
+// The PTQ stage recorded in an epoch record's per-layer statistics (0 if there is none).
+int ptq_stage_of(const json& rec) {
+    if (!rec.contains("layers") || !rec["layers"].is_object()) return 0;
+    for (const auto& [name, stats] : rec["layers"].items())
+        if (stats.is_object() && stats.contains("stage") && stats["stage"].is_number()) return stats["stage"].get<int>();
+    return 0;
+}
 
 Run read_run(const std::string& dir) {
     Run r;
@@ -45,6 +55,9 @@ Run read_run(const std::string& dir) {
                    metrics_path << " line " << line_no << " is not a train_cifar epoch record");
         r.epochs = rec.value("epoch", r.epochs + 1);
         r.final_acc = rec["test_acc"].get<double>();
+        // A PTQ run's stages are different models: "best" is the best epoch of the last stage (the ternary one).
+        const int stage = ptq_stage_of(rec);
+        if (stage != r.stage) r.best_acc = 0, r.stage = stage;
         r.best_acc = std::max(r.best_acc, r.final_acc);
         r.final_subset = rec.value("subset_acc", -1.0);
         r.seconds += rec.value("seconds", 0.0);

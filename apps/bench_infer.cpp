@@ -110,9 +110,10 @@ int main(int argc, char** argv) try {
                         time_it(1, [&] { ternary(xb); })});
         kernels::force_isa(kernels::best_isa());
     }
-    std::printf("%s, %d threads, ternary kernels: %s; packed weights %.1f KB in memory, file %.1f KB\n",
+    std::printf("%s, %d threads, ternary kernels: %s; packed weights %.1f KB in memory, file %.1f KB "
+                "(arrays %.1f KB + the program)\n",
                 model_name.c_str(), num_threads(), isa.c_str(), packed.packed_weight_bytes() / 1024.0,
-                packed.file_bytes() / 1024.0);
+                packed.file_bytes() / 1024.0, packed.array_bytes() / 1024.0);
     std::printf("  %-26s %12s %12s %16s\n", "form", "batch 1 ms", "p90 ms", "batch img/s");
     nlohmann::json j = {{"model", model_name}, {"threads", num_threads()}, {"isa", isa}, {"batch", big}};
     for (const Row& r : rows) {

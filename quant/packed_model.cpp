@@ -2,6 +2,7 @@
 #include "quant/packed_model.h"
 
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "core/autograd.h"
@@ -19,10 +20,14 @@ namespace tern {
 
 using json = nlohmann::json;
 
-PackedModel::PackedModel(const std::string& path) : path_(path) { load(read_safetensors(path)); }
+PackedModel::PackedModel(const std::string& path) : path_(path) {
+    load(read_safetensors(path));
+    file_bytes_ = size_t(std::filesystem::file_size(path));
+}
 
 PackedModel::PackedModel(const uint8_t* data, size_t size, const std::string& name) : path_(name) {
     load(parse_safetensors(data, size, name));
+    file_bytes_ = size;
 }
 
 namespace {
@@ -33,7 +38,7 @@ constexpr int64_t kMaxValueElements = int64_t(1) << 28;  // per image
 
 void PackedModel::load(const SafetensorsFile& file) {
     const std::string& path = path_;
-    for (const NamedArray& a : file.arrays) file_bytes_ += a.bytes.size();
+    for (const NamedArray& a : file.arrays) array_bytes_ += a.bytes.size();
     auto meta = file.metadata.find("tern.packed");
     TERN_CHECK(meta != file.metadata.end(), path << " is not a packed tern model (no 'tern.packed' metadata)");
     try {

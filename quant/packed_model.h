@@ -33,7 +33,8 @@ public:
     int64_t num_classes() const { return num_classes_; }
     const nlohmann::json& program() const { return program_; }
     size_t packed_weight_bytes() const;  // the ternary weights as held in memory
-    size_t file_bytes() const { return file_bytes_; }
+    size_t file_bytes() const { return file_bytes_; }    // the whole file: arrays + the header holding the program
+    size_t array_bytes() const { return array_bytes_; }  // the arrays alone (weights, scales, biases)
     int64_t largest_value() const { return largest_value_; }  // elements per image of the largest intermediate
 
 private:
@@ -76,7 +77,7 @@ private:
     int num_values_ = 0, output_ = -1;
     int64_t in_h_ = 0, in_w_ = 0, in_c_ = 0, largest_value_ = 0;
     int64_t num_classes_ = 0;
-    size_t file_bytes_ = 0;
+    size_t file_bytes_ = 0, array_bytes_ = 0;
     std::map<std::string, Layer> layers_;
 };
 

@@ -269,28 +269,28 @@ int main(int argc, char** argv) try {
     // Quantizers are attached first, so that --init and --resume can restore their parameters (a PTQ stage, a
     // TGA δ). When --init is a full-precision state dict (no quantizer entries), they are attached again, now
     // initialized from the loaded weights (TGA's δ₀ = 0.1·max|w| needs the real w).
+    // LSQ quantizers likewise: their steps come from --init / --resume when it has them (a model trained with
+    // LSQ), else they initialize on the first batch they see.
     std::vector<QuantLayer> qlayers = attach_weight_quantizers(*model, qc);
+    if (act_bits > 0) {
+        const int n = attach_activation_quantizers(*model, int(act_bits), act_first, act_last);
+        std::printf("LSQ: %d-bit activations at the inputs of %d layers\n", int(act_bits), n);
+    }
     if (!init.empty()) {
         const LoadReport r = model->load_state_dict(load_tensors(init), /*strict=*/false);
         bool quantizer_state_missing = false;
         for (const std::string& k : r.missing) {
             TERN_CHECK(k.find("_quantizer.") != std::string::npos,
                        "--init " << init << " does not match " << model_name << ": " << r.describe());
-            quantizer_state_missing = true;
+            if (k.find("weight_quantizer.") != std::string::npos) quantizer_state_missing = true;
         }
+        bool has_lsq_steps = false;
+        for (const std::string& k : r.unexpected) has_lsq_steps = has_lsq_steps || k.find("input_quantizer.") != std::string::npos;
         TERN_CHECK(r.unexpected.empty(), "--init " << init << " does not match " << model_name << " with --method "
-                                                   << qc.method << ": " << r.describe());
+                                                   << qc.method << (has_lsq_steps ? " (it has LSQ steps: add its --act-bits)" : "")
+                                                   << ": " << r.describe());
         if (quantizer_state_missing) qlayers = attach_weight_quantizers(*model, qc);
         std::printf("initialized from %s\n", init.c_str());
-    }
-    if (act_bits > 0) {
-        // LSQ steps initialize on the first batch they see (or come from --init / --resume).
-        const int n = attach_activation_quantizers(*model, int(act_bits), act_first, act_last);
-        std::printf("LSQ: %d-bit activations at the inputs of %d layers\n", int(act_bits), n);
-        if (!init.empty()) {
-            const LoadReport r = model->load_state_dict(load_tensors(init), /*strict=*/false);
-            (void)r;  // an --init with LSQ steps restores them; one without leaves them to the first batch
-        }
     }
     if (!eval_packed.empty()) {
         // The integer engine (quant/packed_model.h) on the test set; with --init, the fake-quantized model it was

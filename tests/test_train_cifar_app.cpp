@@ -312,3 +312,34 @@ TEST_CASE("train_cifar app: missing data and an unwritable --out fail at once; a
     CHECK(checkpoint_epoch(out + "/last.safetensors") == 2);
     CHECK(metric_epochs(out) == one_to(2));
 }
+
+TEST_CASE("train_cifar app: a TGA + LSQ checkpoint reloads with --init for --eval-only, --export and --eval-packed") {
+    REQUIRE_MESSAGE(fs::exists(app_path()), app_path() << " is missing: `make test` builds it");
+    TempDir data, run;
+    write_synthetic_cifar(data.path());
+    const std::string out = run / "out", packed = run / "model.packed.safetensors", log = run / "log";
+    const std::vector<std::string> quant = {"--method", "tga", "--update", "single", "--act-bits", "4"};
+    REQUIRE_MESSAGE(run_app(common_args(data, out) + quant + std::vector<std::string>{"--epochs", "1"}, log) == 0,
+                    read_text(log));
+    const std::vector<std::string> reload = quant + std::vector<std::string>{"--init", out + "/best.safetensors"};
+
+    // The LSQ steps in the checkpoint are restored, not re-initialized: the export and the packed evaluation agree.
+    REQUIRE_MESSAGE(run_app(common_args(data, run / "eval") + reload +
+                                std::vector<std::string>{"--eval-only", "--export", packed},
+                            log) == 0,
+                    read_text(log));
+    REQUIRE(fs::exists(packed));
+    REQUIRE_MESSAGE(run_app(common_args(data, run / "eval") + reload + std::vector<std::string>{"--eval-packed", packed},
+                            log) == 0,
+                    read_text(log));
+    const std::string text = read_text(log);
+    const size_t at = text.find("same prediction on ");
+    REQUIRE_MESSAGE(at != std::string::npos, text);
+    CHECK(std::stod(text.substr(at + 19)) >= 99.0);  // 100 test records: at most one boundary case
+
+    // Without --act-bits the checkpoint's LSQ steps are unexpected keys, and the error says what to add.
+    CHECK(run_app(common_args(data, run / "eval") +
+                      std::vector<std::string>{"--method", "tga", "--init", out + "/best.safetensors", "--eval-only"},
+                  log) != 0);
+    CHECK(read_text(log).find("it has LSQ steps: add its --act-bits") != std::string::npos);
+}

@@ -21,7 +21,6 @@
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "core/rng.h"
-#include "core/safetensors.h"
 #include "models/registry.h"
 #include "optim/sgd.h"
 #include "quant/quantize_model.h"
@@ -51,7 +50,6 @@ int main(int argc, char** argv) try {
     const std::string quant = flags.get_string("quant", "none", "weight quantizer: none | tga | twn | ptq (single-pass)");
     const int64_t act_bits = flags.get_int("act-bits", 0, "LSQ activation bits on every quantized layer (0: off)");
     const int64_t ptq_stage = flags.get_int("ptq-stage", 3, "--quant ptq: the stage to time (1 L2-normalized, 2 pruned, 3 ternary)");
-    const std::string init = flags.get_string("init", "", "start from these weights (timings can depend on the values)");
     flags.done();
     TERN_CHECK(ptq_stage >= 1 && ptq_stage <= 3, "--ptq-stage must be 1, 2 or 3");
     if (threads > 0) set_num_threads(int(threads));
@@ -59,7 +57,6 @@ int main(int argc, char** argv) try {
     const ModelInfo info = model_info(model_name);
     auto model = make_model(model_name, info.num_classes, 0);
     model->train();
-    if (!init.empty()) model->load_state_dict(load_tensors(init), /*strict=*/false);
     // Quantization as train_cifar attaches it: weight quantizers on every conv/linear (PTQ in the stage asked
     // for, by default the ternary one), LSQ on their inputs; thresholds updated in the same pass (single-pass mode).
     QuantizeConfig qc;

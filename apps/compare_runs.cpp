@@ -39,6 +39,7 @@ int ptq_stage_of(const json& rec) {
     return 0;
 }
 
+// Reads one run directory: its epoch records (metrics.jsonl) and, when present, its size report (size.json).
 Run read_run(const std::string& dir) {
     Run r;
     r.dir = dir;
@@ -72,6 +73,7 @@ Run read_run(const std::string& dir) {
     return r;
 }
 
+// "runs/ptq_p05/" → "ptq_p05": the label of a run in the table and the plot legend.
 std::string base_name(const std::string& dir) {
     std::string d = dir;
     while (d.size() > 1 && d.back() == '/') d.pop_back();

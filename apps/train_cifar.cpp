@@ -210,7 +210,7 @@ int main(int argc, char** argv) try {
     qc.tga.gradient_correctness = f.get_bool("gradient-correctness", true, "TGA: ∂Tern/∂w = 1/S (Eq. 15)");
     qc.tga.stats_gradient = f.get_bool("stats-gradient", true, "TGA: μ and σ pass gradient");
     const std::string update = f.get_string("update", qc.method == "tga" ? "alternating" : "single",
-                                             "alternating (TGA's Algorithm 1; the default for tga) | single (the default for ptq)");
+                                             "alternating (TGA's Algorithm 1; the default for tga) | single (one backward; the default otherwise)");
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single, got '" << update << "'");
     const double threshold_lr_scale = f.get_double("threshold-lr-scale", 1, "thresholds' lr = lr × this");
     const double threshold_momentum = f.get_double("threshold-momentum", 0, "thresholds' SGD momentum (paper: vanilla SGD)");

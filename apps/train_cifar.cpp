@@ -217,12 +217,18 @@ int main(int argc, char** argv) try {
     const std::vector<double> ptq_stage_list = parse_list(f.get_string("ptq-stages", "4,8,8", "PTQ: epochs of stages 1 (L2 norm), 2 (pruned), 3 (ternary)"));
     qc.ptq.prune_ratio = f.get_double("prune", 0.7, "PTQ: pruning ratio p");
     qc.ptq.reset = f.get_bool("ptq-reset", true, "PTQ: the resetting trick (false: STE-Only ablation)");
-    qc.ptq.fixed_mask = f.get_string("ptq-mask", "fixed", "PTQ: pruned positions stay zero (fixed) or may regrow (free)") == "fixed";
+    const std::string reset_scale = f.get_string("ptq-reset-scale", "norm", "PTQ: survivors reset to ±1 (unit) or to ± the RMS of the layer's kept weights (norm: same ŵ/‖ŵ‖, same step size)");
+    TERN_CHECK(reset_scale == "norm" || reset_scale == "unit", "--ptq-reset-scale must be norm or unit, got '" << reset_scale << "'");
+    qc.ptq.reset_keeps_norm = reset_scale == "norm";
+    const std::string ptq_mask = f.get_string("ptq-mask", "fixed", "PTQ: pruned positions stay zero (fixed) or may regrow (free)");
+    TERN_CHECK(ptq_mask == "fixed" || ptq_mask == "free", "--ptq-mask must be fixed or free, got '" << ptq_mask << "'");
+    qc.ptq.fixed_mask = ptq_mask == "fixed";
     qc.ptq.delta_init = f.get_double("ptq-delta-init", 0.5, "PTQ: Δ₀ = factor · mean|w| of the non-zero weights");
     const std::string plots = f.get_string("plots", "", "PTQ: write SVG histograms of normalized weights per stage here");
     const int64_t act_bits = f.get_int("act-bits", 0, "LSQ activation quantization bits (0: off; 2, 3, 4, 8)");
     const bool act_first = f.get_bool("act-quantize-first", false, "LSQ also on the first layer's input (the image)");
     const bool act_last = f.get_bool("act-quantize-last", true, "LSQ also on the classifier's input");
+    const int64_t act_start_epoch = f.get_int("act-start-epoch", 0, "LSQ is switched on at the start of this epoch (0-based; before it, activations stay full precision)");
     const std::string export_path = f.get_string("export", "", "after training (or --eval-only), write a packed model here");
     const int64_t calibration_images = f.get_int("calibration-images", 512, "--export without LSQ: images for 8-bit ranges");
     const bool export_codebook = f.get_bool("export-codebook", false, "--export: also store the 5-bit codebook form");
@@ -236,6 +242,8 @@ int main(int argc, char** argv) try {
         TERN_CHECK(ptq_stages.size() == 3 && ptq_stages[0] + ptq_stages[1] + ptq_stages[2] == epochs,
                    "--ptq-stages must give 3 stage lengths adding up to --epochs (" << epochs << ")");
 
+    TERN_CHECK(act_start_epoch >= 0 && (act_bits == 0 || act_start_epoch < epochs),
+               "--act-start-epoch must be in [0, --epochs), got " << act_start_epoch);
     if (threads > 0) set_num_threads(int(threads));
     TERN_CHECK(dataset == "cifar10" || dataset == "cifar100", "--dataset must be cifar10 or cifar100");
     TERN_CHECK(normalize == "cifar" || normalize == "imagenet", "--normalize must be cifar or imagenet");
@@ -430,8 +438,16 @@ int main(int argc, char** argv) try {
                 threshold_opt.reset_state();
                 best_acc = -1;  // best.safetensors is the best model of the current stage: in the end, a ternary one
                 std::printf("PTQ stage %d starts at epoch %lld%s\n", stage, (long long)epoch + 1,
-                            stage == 2 ? " (pruned, survivors reset to ±1)" : " (ternary with learned Δ)");
+                            stage == 2 ? (qc.ptq.reset_keeps_norm ? " (pruned, survivors reset to ±RMS of the layer's kept weights)" : " (pruned, survivors reset to ±1)") : " (ternary with learned Δ)");
                 std::printf("%s", format_layer_stats(qlayers).c_str());
+            }
+        }
+        if (act_bits > 0) {
+            const bool on = epoch >= act_start_epoch;
+            enable_activation_quantizers(*model, on);
+            if (on && epoch == act_start_epoch && epoch > 0) {
+                best_acc = -1;  // best.safetensors: the best model with quantized activations
+                std::printf("LSQ %d-bit activations switched on at epoch %lld\n", int(act_bits), (long long)epoch + 1);
             }
         }
         loader.start_epoch(epoch);

@@ -19,6 +19,7 @@ LsqQuantizer::LsqQuantizer(int bits) : bits_(bits) {
 }
 
 Tensor LsqQuantizer::forward(const Tensor& v_in) {
+    if (!enabled) return v_in;
     ProfileScope scope(OpKind::Quantizer);
     const Tensor v = contiguous_data(v_in);
     const float* pv = v.data();

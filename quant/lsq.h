@@ -36,6 +36,9 @@ public:
     nlohmann::json stats() const;
 
     Tensor s;  // (1,), the learned step
+    // Off: forward is the identity (and s is left alone, uninitialized until the first call while on). A recipe
+    // can train with full-precision activations first and switch LSQ on later (train_cifar --act-start-epoch).
+    bool enabled = true;
 
 private:
     int bits_;

@@ -75,10 +75,16 @@ void PtqQuantizer::prune(const Tensor& w) {
     });
     mask.fill_(0.f);
     for (int64_t i = 0; i < keep; ++i) mask.data()[order[size_t(i)]] = 1.f;
+    // The reset's magnitude (see ptq.h): 1, or the RMS of the layer's kept weights.
     float* pw = w.data();
+    const float* pm = mask.data();
+    double kept_sq = 0;
+    for (int64_t i = 0; i < n; ++i)
+        if (pm[i] != 0.f) kept_sq += double(pw[i]) * pw[i];
+    const float c = options.reset_keeps_norm ? (keep ? float(std::sqrt(kept_sq / double(keep))) : 0.f) : 1.f;
     for (int64_t i = 0; i < n; ++i) {
-        if (mask.data()[i] == 0.f) pw[i] = 0.f;                                     // Prune(w, t)
-        else if (options.reset) pw[i] = pw[i] > 0 ? 1.f : (pw[i] < 0 ? -1.f : 0.f);  // resetting: Quant(w, 0)
+        if (pm[i] == 0.f) pw[i] = 0.f;                                           // Prune(w, t)
+        else if (options.reset) pw[i] = pw[i] > 0 ? c : (pw[i] < 0 ? -c : 0.f);  // resetting: c·Quant(w, 0)
     }
     stage_.fill_(2.f);
 }

@@ -21,6 +21,15 @@
 // - The pruned positions: `fixed_mask` keeps them at exactly zero for the rest of training (their gradient is
 //   masked); otherwise they are free to regrow from zero (and stage 3's Δ decides whether they count).
 // - Pruning ties: exactly round((1 − p)·n) weights are kept per layer; equal magnitudes are broken by index.
+// - The reset's magnitude: Quant(w, 0) = ±1 (Eq. 3, Algorithm 1). The layer computes with w/‖w‖, so ±c gives
+//   the same network for any c > 0 — but not the same training: the gradient of a scale-invariant weight shrinks
+//   as 1/‖w‖, so one SGD step turns w̃ by an angle ∝ lr/‖w‖². ±1 makes ‖w_row‖² = k (the row's survivors, 43–173
+//   in ResNet-20's convs) where the pretrained rows had ‖w‖² ≈ 1–3: the weights then barely move at the same lr
+//   (measured: stage 2 stalls at 85 % train accuracy). With `reset_keeps_norm` (the default) a layer's survivors
+//   are reset to ±c with c = the RMS of its kept weights: the same signs, the same normalized ŵ = ±1/√k (Eq.
+//   17–18), the layer's kept norm — hence its step size — unchanged, and still one magnitude for the whole layer,
+//   which stage 3's single per-layer Δ relies on (a per-row c made Δ₀ = 0.5·mean|w| zero out whole rows whose c
+//   was below it: measured, stage 3 collapsed to 46 %). false gives literal ±1.
 #pragma once
 #include "quant/weight_quantizer.h"
 
@@ -31,6 +40,7 @@ struct PtqOptions {
     bool reset = true;         // the resetting trick; false gives the paper's "STE-Only" ablation
     bool fixed_mask = true;    // pruned positions stay zero
     double delta_init = 0.5;   // Δ₀ = delta_init · mean|w| over the non-zero weights, at the start of stage 3
+    bool reset_keeps_norm = true;  // reset to ±RMS(kept w of the layer) instead of ±1 (same ŵ/‖ŵ‖; see above)
 };
 
 class PtqQuantizer : public WeightQuantizer {
@@ -44,7 +54,7 @@ public:
     std::vector<Tensor> thresholds() override { return {delta}; }
 
     int stage() const { return int(stage_.item()); }
-    // Stage 1 → 2: prune w in place (keep the top (1 − p) magnitudes), reset survivors to ±1 if options.reset.
+    // Stage 1 → 2: prune w in place (keep the top (1 − p) magnitudes), reset survivors to ±1 (or ±RMS of the kept) if options.reset.
     void prune(const Tensor& w);
     // Stage 2 → 3: initialize Δ from w and switch to the ternary forward.
     void start_ternary(const Tensor& w);

@@ -57,6 +57,13 @@ int attach_activation_quantizers(Module& model, int bits, bool first, bool last)
     return attached;
 }
 
+int enable_activation_quantizers(Module& model, bool on) {
+    int count = 0;
+    for (const QuantLayer& l : weight_layers(model))
+        if (auto* a = dynamic_cast<LsqQuantizer*>(l.layer->input_quantizer())) a->enabled = on, ++count;
+    return count;
+}
+
 ParameterGroups group_parameters(const Module& model) {
     ParameterGroups g;
     for (auto& [name, p] : model.named_parameters()) {

@@ -41,6 +41,8 @@ std::shared_ptr<WeightQuantizer> make_weight_quantizer(const std::string& method
 // quantizer (or every layer, when none has), except the first layer's input (the image) unless `first`, and the
 // classifier's input unless `last`. Returns the number attached.
 int attach_activation_quantizers(Module& model, int bits, bool first, bool last);
+// Switches every attached LSQ quantizer on or off (LsqQuantizer::enabled); returns how many there are.
+int enable_activation_quantizers(Module& model, bool on);
 
 // The model's parameters in the groups tern's training uses:
 //   weights     conv/linear weights (dim ≥ 2)                     weight decay wd

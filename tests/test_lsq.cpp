@@ -30,6 +30,17 @@ TEST_CASE("LSQ initializes s = 2·mean|v|/√Q_P and the signedness from the fir
     CHECK(sq.step() == doctest::Approx(2.0 / std::sqrt(7.0)));
 }
 
+TEST_CASE("LSQ switched off is the identity and initializes on its first batch once switched on") {
+    LsqQuantizer q(2);
+    q.enabled = false;
+    const Tensor v = Tensor::from_vector({1, 4}, {0.3f, 1.1f, 2.2f, 9.f});
+    CHECK(q.forward(v).to_vector() == v.to_vector());
+    CHECK_FALSE(q.initialized());  // s was not touched
+    q.enabled = true;
+    q.forward(Tensor::from_vector({1, 4}, {0, 1, 2, 3}));
+    CHECK(q.step() == doctest::Approx(std::sqrt(3.0)));  // initialized from this batch, as if it were the first
+}
+
 TEST_CASE("LSQ output takes exactly Q_N + Q_P + 1 distinct levels") {
     for (int bits : {2, 3, 4, 8}) {
         for (bool negative : {false, true}) {

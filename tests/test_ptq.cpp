@@ -68,7 +68,7 @@ TEST_CASE("pruning keeps exactly the top (1 − p) magnitudes, ties broken by in
     // 10 weights with a tie at |w| = 0.5 (positions 2, 3, 7): p = 0.7 keeps 3 — the two largest, then the first
     // of the tied ones.
     Tensor w = Tensor::from_vector({2, 5}, {0.1f, -0.9f, 0.5f, -0.5f, 0.2f, 0.05f, 0.8f, 0.5f, -0.3f, 0.f});
-    PtqQuantizer q(w, {0.7, true, true, 0.5});
+    PtqQuantizer q(w, {0.7, true, true, 0.5, /*reset_keeps_norm=*/false});
     q.prune(w);
     CHECK(w.to_vector() == std::vector<float>{0, -1, 1, 0, 0, 0, 1, 0, 0, 0});
     CHECK(q.mask.to_vector() == std::vector<float>{0, 1, 1, 0, 0, 0, 1, 0, 0, 0});
@@ -78,6 +78,26 @@ TEST_CASE("pruning keeps exactly the top (1 − p) magnitudes, ties broken by in
     PtqQuantizer q2(w2, {0.5, false, true, 0.5});
     q2.prune(w2);
     CHECK(w2.to_vector() == std::vector<float>{0, -0.9f, 0.5f, 0});
+}
+
+TEST_CASE("the norm-keeping reset: ±RMS of the layer's kept weights, the same ŵ/‖ŵ‖ as ±1, then every row survives Δ₀") {
+    // p = 0.5 of 8 weights keeps 4 over the layer: −0.9, 0.8 (row 0) and 0.6, −0.5 (row 1).
+    Tensor w = Tensor::from_vector({2, 4}, {0.1f, -0.9f, 0.8f, 0.f, 0.6f, 0.2f, -0.5f, 0.05f});
+    PtqQuantizer q(w, {0.5, true, true, 0.5});  // reset_keeps_norm defaults to true
+    q.prune(w);
+    const float c = std::sqrt((0.81f + 0.64f + 0.36f + 0.25f) / 4);
+    const auto v = w.to_vector();
+    const std::vector<float> expect{0, -c, c, 0, c, 0, -c, 0};
+    for (size_t i = 0; i < 8; ++i) CHECK(v[i] == doctest::Approx(expect[i]));
+    // The forward (stage 2: w/‖w‖ per row) equals that of the literal ±1 reset.
+    Tensor w_unit = Tensor::from_vector({2, 4}, {0.1f, -0.9f, 0.8f, 0.f, 0.6f, 0.2f, -0.5f, 0.05f});
+    PtqQuantizer q_unit(w_unit, {0.5, true, true, 0.5, false});
+    q_unit.prune(w_unit);
+    const auto y = q.forward(w).to_vector(), y_unit = q_unit.forward(w_unit).to_vector();
+    for (size_t i = 0; i < 8; ++i) CHECK(y[i] == doctest::Approx(y_unit[i]));
+    // Stage 3 starts with Δ₀ = 0.5·c below every survivor: the same ternary pattern as the reset.
+    q.start_ternary(w);
+    CHECK(q.codes(w).to_vector() == std::vector<float>{0, -1, 1, 0, 1, 0, -1, 0});
 }
 
 TEST_CASE("stage 3: ternary forward ŵ/‖ŵ‖, refined STE for w, Eq. (25) reading for Δ") {

@@ -25,10 +25,10 @@ Tensor ternarize(const Tensor& w_in, float delta) {
 
 PtqQuantizer::PtqQuantizer(const Tensor& w, PtqOptions o) : options(o) {
     TERN_CHECK(o.prune_ratio >= 0 && o.prune_ratio < 1, "PTQ: the pruning ratio must be in [0, 1)");
-    delta = Tensor::zeros({1});
+    delta_ratio = Tensor::zeros({1});
     stage_ = Tensor::ones({1});
     mask = Tensor::ones(w.shape());
-    register_parameter("delta", &delta);
+    register_parameter("delta_ratio", &delta_ratio);
     register_buffer("stage", &stage_);
     register_buffer("mask", &mask);
 }
@@ -42,11 +42,12 @@ Tensor PtqQuantizer::forward(const Tensor& w) {
     }
     // Stage 3: ŵ = Quant(w, Δ) (Eq. 22), the layer computes with ŵ/‖ŵ‖ (Eq. 23).
     const Tensor wc = contiguous_data(w);
-    Tensor q = ternarize(wc, std::fabs(delta.item()));
+    const float m = kept_mean_abs(wc);
+    Tensor q = ternarize(wc, std::fabs(delta_ratio.item()) * m);  // Δ = ρ·m
     if (options.fixed_mask) q = mul(q, mask);
     Tensor out = contiguous_data(l2_normalize_rows(q.detach())).detach();
-    record(out, "ptq_ternary", {w, delta},
-           [w = wc.detach(), q = q.detach(), mask = mask.detach(), fixed = options.fixed_mask](const Tensor& g) {
+    record(out, "ptq_ternary", {w, delta_ratio},
+           [w = wc.detach(), q = q.detach(), mask = mask.detach(), fixed = options.fixed_mask, m](const Tensor& g) {
                ProfileScope scope(OpKind::Quantizer);
                // Refined STE, Eq. (24): ∂E/∂w ≈ ∂E/∂ŵ · M_w, M_w from the full-precision weights.
                Tensor gw = l2_normalize_backward(fixed ? mul(w, mask) : w, g);
@@ -55,7 +56,7 @@ Tensor PtqQuantizer::forward(const Tensor& w) {
                double gd = 0;
                const float *pq = q.data(), *pg = gw.data();
                for (int64_t i = 0; i < q.numel(); ++i) gd -= double(pq[i]) * pg[i];
-               return std::vector<Tensor>{gw, Tensor::full({1}, float(gd))};
+               return std::vector<Tensor>{gw, Tensor::full({1}, float(m * gd))};  // ∂L/∂ρ = m·∂L/∂Δ
            });
     return out;
 }
@@ -89,18 +90,25 @@ void PtqQuantizer::prune(const Tensor& w) {
     stage_.fill_(2.f);
 }
 
-void PtqQuantizer::start_ternary(const Tensor& w) {
-    const Tensor wc = contiguous_data(w);
+float PtqQuantizer::kept_mean_abs(const Tensor& wc) const {
     double s = 0;
     int64_t nz = 0;
     for (int64_t i = 0; i < wc.numel(); ++i)
         if (wc.data()[i] != 0.f && mask.data()[i] != 0.f) s += std::fabs(wc.data()[i]), ++nz;
-    delta.fill_(float(options.delta_init * (nz ? s / double(nz) : 0.0)));
+    return nz ? float(s / double(nz)) : 0.f;
+}
+
+float PtqQuantizer::threshold(const Tensor& w) const {
+    return std::fabs(delta_ratio.item()) * kept_mean_abs(contiguous_data(w));
+}
+
+void PtqQuantizer::start_ternary(const Tensor& w) {
+    delta_ratio.fill_(float(options.delta_init));
     stage_.fill_(3.f);
 }
 
 Tensor PtqQuantizer::codes(const Tensor& w) {
-    Tensor c = stage() == 3 ? ternarize(w, std::fabs(delta.item())) : ternarize(w, 0.f);
+    Tensor c = stage() == 3 ? ternarize(w, threshold(w)) : ternarize(w, 0.f);
     if (options.fixed_mask && stage() >= 2) {
         NoGradGuard no_grad;
         c = mul(c, mask);
@@ -143,7 +151,8 @@ nlohmann::json PtqQuantizer::stats(const Tensor& w) {
         ideal += 1.0 / std::sqrt(double(nnz));
         ++rows_counted;
     }
-    return {{"sparsity", sparsity(c)}, {"delta", std::fabs(double(delta.item()))}, {"stage", stage()},
+    return {{"sparsity", sparsity(c)}, {"delta", stage() == 3 ? double(threshold(w)) : 0.0},
+            {"delta_ratio", std::fabs(double(delta_ratio.item()))}, {"stage", stage()},
             {"mean_normalized_magnitude", counted ? mag / double(counted) : 0.0},
             {"sqrt_n_over_n", rows_counted ? ideal / double(rows_counted) : 0.0}};
 }

@@ -7,7 +7,7 @@
 // Stage 3, ternary quantization (Sec. 4.2, Eq. 1, 22–25):
 //          forward   ŵ = Quant(w, Δ) ∈ {−1, 0, +1},  the layer computes with ŵ/‖ŵ‖ per output unit (Eq. 22–23)
 //          backward  ∂E/∂w ≈ ∂E/∂ŵ · M_w with M_w from the full-precision w (the refined STE, Eq. 24)
-//          Δ         one per layer, learned, no weight decay, ∂L/∂Δ per Eq. (25) — see the reading below.
+//          Δ         one per layer, learned (as ρ = Δ/m, below), no weight decay, ∂L/∂Δ per Eq. (25) — see below.
 //
 // Readings taken where the paper is ambiguous:
 // - Eq. (25) prints ∂L/∂Δ = Σ_{w_i≠0} ∂L/∂w_i, TTQ's scale gradient transplanted to a threshold, with no sign.
@@ -17,7 +17,12 @@
 //   i.e. Δ grows (prunes more) when the gradient pushes the kept weights toward zero. Note that M_w makes
 //   Σ_i w_i·∂L/∂w_i = 0 for every row, so with near-equal kept magnitudes (PTQ's premise) this gradient is small:
 //   Δ moves slowly and the sparsity is set mostly by the pruning ratio. The training log shows Δ per layer.
-// - Δ is initialized at the start of stage 3 to delta_init × the mean |w| of the layer's non-zero weights.
+// - Δ's unit: we learn Δ = ρ·m, with m the mean |w| of the layer's kept non-zero weights (recomputed each step,
+//   treated as a constant) and ρ the parameter (ρ₀ = delta_init = 0.5 at the start of stage 3; ∂L/∂ρ = m·∂L/∂Δ).
+//   The paper learns Δ itself; with weights reset to ±1 (m ≈ 1) the two coincide. But the forward is scale-
+//   invariant and ∂L/∂Δ grows as 1/‖w‖, so an absolute Δ's relative step grows as 1/m²: after the norm-keeping
+//   reset below (m ≈ 0.05–0.15) it ran away within one epoch (measured: 99 % zeros in four layers, 50 % accuracy).
+//   In units of m, Δ moves at the same relative pace whatever the weights' scale.
 // - The pruned positions: `fixed_mask` keeps them at exactly zero for the rest of training (their gradient is
 //   masked); otherwise they are free to regrow from zero (and stage 3's Δ decides whether they count).
 // - Pruning ties: exactly round((1 − p)·n) weights are kept per layer; equal magnitudes are broken by index.
@@ -39,7 +44,7 @@ struct PtqOptions {
     double prune_ratio = 0.7;  // p: the fraction of each layer's weights removed in stage 2 (paper: 70 %)
     bool reset = true;         // the resetting trick; false gives the paper's "STE-Only" ablation
     bool fixed_mask = true;    // pruned positions stay zero
-    double delta_init = 0.5;   // Δ₀ = delta_init · mean|w| over the non-zero weights, at the start of stage 3
+    double delta_init = 0.5;   // ρ₀: Δ₀ = delta_init · mean|w| over the kept non-zero weights, at the start of stage 3
     bool reset_keeps_norm = true;  // reset to ±RMS(kept w of the layer) instead of ±1 (same ŵ/‖ŵ‖; see above)
 };
 
@@ -51,19 +56,22 @@ public:
     Tensor scales(const Tensor& w) override;  // per output unit: 1/‖ŵ_row‖, so that code·scale = ŵ/‖ŵ‖
     nlohmann::json stats(const Tensor& w) override;
     std::string kind() const override { return "ptq"; }
-    std::vector<Tensor> thresholds() override { return {delta}; }
+    std::vector<Tensor> thresholds() override { return {delta_ratio}; }
+    // Δ = |ρ|·m for the current weights (PTQ Eq. 1's threshold, in the weights' units).
+    float threshold(const Tensor& w) const;
 
     int stage() const { return int(stage_.item()); }
     // Stage 1 → 2: prune w in place (keep the top (1 − p) magnitudes), reset survivors to ±1 (or ±RMS of the kept) if options.reset.
     void prune(const Tensor& w);
-    // Stage 2 → 3: initialize Δ from w and switch to the ternary forward.
+    // Stage 2 → 3: ρ = delta_init, and switch to the ternary forward.
     void start_ternary(const Tensor& w);
 
     PtqOptions options;
-    Tensor delta;  // (1,), Δ
+    Tensor delta_ratio;  // (1,), ρ = Δ/m
     Tensor mask;   // (same shape as w): 1 kept, 0 pruned; all ones before pruning
 
 private:
+    float kept_mean_abs(const Tensor& wc) const;  // m: mean |w| over the kept non-zero weights (wc contiguous)
     Tensor stage_;  // (1,): 1, 2 or 3 — a buffer, so checkpoints restore the stage
 };
 

@@ -104,8 +104,9 @@ TEST_CASE("stage 3: ternary forward ŵ/‖ŵ‖, refined STE for w, Eq. (25) rea
     Tensor w = Tensor::from_vector({1, 4}, {0.9f, -0.8f, 0.1f, 0.7f});
     w.set_requires_grad();
     PtqQuantizer q(w.detach(), {0.0, true, false, 0.5});
-    q.start_ternary(w);  // Δ₀ = 0.5 · mean|w| over non-zeros = 0.5 · 0.625 = 0.3125
-    CHECK(q.delta.item() == doctest::Approx(0.3125));
+    q.start_ternary(w);  // ρ₀ = 0.5: Δ₀ = 0.5 · mean|w| over non-zeros = 0.5 · 0.625 = 0.3125
+    CHECK(q.delta_ratio.item() == doctest::Approx(0.5));
+    CHECK(q.threshold(w) == doctest::Approx(0.3125));
     // ŵ = (1, −1, 0, 1), ‖ŵ‖ = √3
     const float r3 = 1.f / std::sqrt(3.f);
     const auto y = q.forward(w).to_vector();
@@ -117,8 +118,12 @@ TEST_CASE("stage 3: ternary forward ŵ/‖ŵ‖, refined STE for w, Eq. (25) rea
     const auto expect = l2_normalize_backward(w.detach(), g).to_vector();  // ∂E/∂ŵ · M_w, Eq. (24)
     const auto got = w.grad().to_vector();
     for (size_t i = 0; i < 4; ++i) CHECK(got[i] == doctest::Approx(expect[i]));
-    // ∂L/∂Δ = −Σ_{ŵ≠0} sign(ŵ_i)·∂L/∂w_i = −(e0 − e1 + e3)
-    CHECK(q.delta.grad().item() == doctest::Approx(-(expect[0] - expect[1] + expect[3])));
+    // ∂L/∂Δ = −Σ_{ŵ≠0} sign(ŵ_i)·∂L/∂w_i = −(e0 − e1 + e3), and ∂L/∂ρ = m·∂L/∂Δ with m = 0.625
+    CHECK(q.delta_ratio.grad().item() == doctest::Approx(-0.625 * (expect[0] - expect[1] + expect[3])));
+    // Δ in units of m: scaling w scales Δ with it, so the ternary pattern (and the forward) is unchanged.
+    Tensor w10 = Tensor::from_vector({1, 4}, {9.f, -8.f, 1.f, 7.f});
+    CHECK(q.threshold(w10) == doctest::Approx(3.125));
+    CHECK(q.codes(w10).to_vector() == q.codes(w.detach()).to_vector());
 }
 
 TEST_CASE("PTQ and TGA thresholds go to the optimizer group without weight decay") {
@@ -127,7 +132,7 @@ TEST_CASE("PTQ and TGA thresholds go to the optimizer group without weight decay
     conv->set_weight_quantizer(std::make_shared<PtqQuantizer>(conv->weight, PtqOptions{}));
     const ParameterGroups g = group_parameters(*conv);
     REQUIRE(g.thresholds.size() == 1);
-    CHECK(g.thresholds[0].impl() == dynamic_cast<PtqQuantizer*>(conv->weight_quantizer())->delta.impl());
+    CHECK(g.thresholds[0].impl() == dynamic_cast<PtqQuantizer*>(conv->weight_quantizer())->delta_ratio.impl());
     CHECK(g.weights.size() == 1);
     // The training apps build the thresholds' SGD group with weight_decay = 0: a step with zero gradient
     // leaves Δ unchanged (with decay it would shrink).

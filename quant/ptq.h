@@ -61,9 +61,10 @@ public:
     float threshold(const Tensor& w) const;
 
     int stage() const { return int(stage_.item()); }
-    // Stage 1 → 2: prune w in place (keep the top (1 − p) magnitudes), reset survivors to ±1 (or ±RMS of the kept) if options.reset.
+    // Stage 1 → 2: prune w in place (keep the top (1 − p) magnitudes); if options.reset, reset the survivors to
+    // ±1 or, with reset_keeps_norm, to ± the RMS of the kept weights.
     void prune(const Tensor& w);
-    // Stage 2 → 3: ρ = delta_init, and switch to the ternary forward.
+    // Stage 2 → 3: ρ = delta_init (Δ₀ = ρ·m follows w's scale by itself), and switch to the ternary forward.
     void start_ternary(const Tensor& w);
 
     PtqOptions options;

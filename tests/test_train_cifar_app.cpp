@@ -343,3 +343,30 @@ TEST_CASE("train_cifar app: a TGA + LSQ checkpoint reloads with --init for --eva
                   log) != 0);
     CHECK(read_text(log).find("it has LSQ steps: add its --act-bits") != std::string::npos);
 }
+
+TEST_CASE("train_cifar app: --act-start-epoch trains with float activations first, then switches LSQ on") {
+    REQUIRE_MESSAGE(fs::exists(app_path()), app_path() << " is missing: `make test` builds it");
+    TempDir data, run;
+    write_synthetic_cifar(data.path());
+    const std::string out = run / "out", log = run / "log";
+    const std::vector<std::string> quant = {"--method", "tga", "--update", "single", "--act-bits", "2"};
+    // Out of range: an error naming the flag, before any training.
+    CHECK(run_app(common_args(data, out) + quant + std::vector<std::string>{"--epochs", "2", "--act-start-epoch", "2"},
+                  log) != 0);
+    CHECK(read_text(log).find("--act-start-epoch must be in [0, --epochs)") != std::string::npos);
+    // Switched on at the second epoch. best.safetensors is then the best model *with* LSQ (the best accuracy is
+    // reset at the switch), so its steps are initialized: signed = −1 (unsigned inputs after a ReLU), step > 0.
+    REQUIRE_MESSAGE(run_app(common_args(data, out) + quant + std::vector<std::string>{"--epochs", "2", "--act-start-epoch", "1"},
+                            log) == 0,
+                    read_text(log));
+    CHECK(read_text(log).find("LSQ 2-bit activations switched on at epoch 2") != std::string::npos);
+    int steps = 0;
+    for (const auto& [name, t] : load_tensors(out + "/best.safetensors")) {
+        if (name.find("input_quantizer.signed") != std::string::npos) CHECK_MESSAGE(t.item() == -1.f, name);
+        if (name.find("input_quantizer.step") != std::string::npos) {
+            CHECK_MESSAGE(t.item() > 0.f, name);
+            ++steps;
+        }
+    }
+    CHECK(steps == 19);  // every conv but the first, and the classifier
+}

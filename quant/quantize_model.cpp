@@ -57,10 +57,13 @@ int attach_activation_quantizers(Module& model, int bits, bool first, bool last)
     return attached;
 }
 
+// The LSQ quantizer on a layer's input, if any.
+static LsqQuantizer* input_lsq(const QuantLayer& l) { return dynamic_cast<LsqQuantizer*>(l.layer->input_quantizer()); }
+
 int enable_activation_quantizers(Module& model, bool on) {
     int count = 0;
     for (const QuantLayer& l : weight_layers(model))
-        if (auto* a = dynamic_cast<LsqQuantizer*>(l.layer->input_quantizer())) a->enabled = on, ++count;
+        if (LsqQuantizer* a = input_lsq(l)) a->enabled = on, ++count;
     return count;
 }
 
@@ -86,11 +89,6 @@ int advance_ptq_stage(const std::vector<QuantLayer>& layers, int64_t epoch, cons
         if (q->stage() < 3 && target >= 3) q->start_ternary(l.weight), moved = 3;
     }
     return moved;
-}
-
-// The LSQ quantizer on a layer's input, if any.
-static const LsqQuantizer* input_lsq(const QuantLayer& l) {
-    return dynamic_cast<const LsqQuantizer*>(l.layer->input_quantizer());
 }
 
 nlohmann::json layer_stats_json(const std::vector<QuantLayer>& layers) {

@@ -104,6 +104,19 @@ std::pair<double, double> agreement(const Tensor& a, const Tensor& b) {
     }
     return {double(same) / double(N), diff / range};
 }
+// Images (rows) whose logits differ anywhere by more than `tol` of the logit range.
+int64_t images_differing(const Tensor& a, const Tensor& b, double tol) {
+    const int64_t N = a.size(0), K = a.size(1);
+    double range = 0;
+    for (int64_t i = 0; i < N * K; ++i) range = std::max(range, double(std::fabs(a.data()[i])));
+    int64_t count = 0;
+    for (int64_t n = 0; n < N; ++n) {
+        bool differs = false;
+        for (int64_t k = 0; k < K; ++k) differs |= std::fabs(a.data()[n * K + k] - b.data()[n * K + k]) > tol * range;
+        count += differs;
+    }
+    return count;
+}
 }  // namespace
 
 TEST_CASE("packed engine reproduces the fake-quantized TGA + LSQ-A4 model (and its scalar reference equals the SIMD path)") {
@@ -119,9 +132,15 @@ TEST_CASE("packed engine reproduces the fake-quantized TGA + LSQ-A4 model (and i
     }
     const Tensor fast = packed.forward(x);
     const auto [same, rel] = agreement(fake, fast);
-    MESSAGE("A4: same prediction on " << 100 * same << " % of 64 images, max logit difference " << rel << " of range");
-    CHECK(same >= 0.98);   // only inputs on a rounding boundary of an activation code may differ
-    CHECK(rel < 0.02);
+    const int64_t differing = images_differing(fake, fast, 1e-4);
+    MESSAGE("A4: same prediction on " << 100 * same << " % of 64 images, max logit difference " << rel
+                                      << " of range, " << differing << " images differ by more than 1e-4 of it");
+    // The engine computes in integers what the fake-quantized model computes in float; the two agree up to
+    // float rounding except where a value sits on a rounding boundary of a 4-bit activation code, where the
+    // rounding may pick either code (one step: several % of the logits downstream). So: a few images at most.
+    CHECK(same >= 0.98);
+    CHECK(differing <= 4);
+    CHECK(rel < 0.1);
     // The engine on the scalar reference kernels gives bit-identical logits.
     const kernels::Isa isa = kernels::active_isa();
     kernels::force_isa(kernels::Isa::Scalar);

@@ -8,8 +8,8 @@
 //   ∂L/∂w[oc, ic, kh, kw]    = Σ_{n, oh, ow} ∂L/∂y[n, oh, ow, oc] · x[n, oh·sh + kh − ph, ow·sw + kw − pw, ic]
 //
 // conv2d_ref.cpp is the definition: loop nests a reader can check by hand. conv2d_fast.cpp computes the same
-// with register blocking and AVX-512, and hands depthwise shapes to conv2d_depthwise.cpp (channels in the vector
-// lanes). tests/test_conv2d.cpp checks fast == reference on odd sizes.
+// with register blocking and AVX-512, hands depthwise shapes to conv2d_depthwise.cpp (channels in the vector
+// lanes) and stride-1 3×3 shapes to conv2d_winograd.cpp. tests/test_conv2d.cpp checks fast == reference on odd sizes.
 #pragma once
 #include <cstdint>
 
@@ -48,5 +48,16 @@ bool conv2d_is_depthwise(const ConvShape& s);
 void conv2d_depthwise_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y);
 void conv2d_depthwise_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx);
 void conv2d_depthwise_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw);
+
+// Winograd F(2×2, 3×3) kernels (conv2d_winograd.cpp) for groups 1, 3×3, stride 1, padding 1, C and OC multiples
+// of 16 — the bulk of a ResNet's convolutions; the same contracts. The conv2d_* functions above call them for such
+// shapes while conv2d_winograd_enabled() (default on; TERN_CONV_WINOGRAD=0 in the environment or
+// set_conv2d_winograd(false) selects the direct kernels, for comparisons).
+bool conv2d_winograd_applies(const ConvShape& s);
+void set_conv2d_winograd(bool on);
+bool conv2d_winograd_enabled();
+void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y);
+void conv2d_winograd_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx);
+void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw);
 
 }  // namespace tern::kernels

@@ -85,9 +85,8 @@ TEST_CASE("fast conv kernels equal the reference on odd shapes") {
     using kernels::ConvShape;
     // The direct kernels: Winograd (tested below) would otherwise take the stride-1 3×3 shapes.
     struct DirectKernels {
-        bool was = kernels::conv2d_winograd_enabled();
         DirectKernels() { kernels::set_conv2d_winograd(false); }
-        ~DirectKernels() { kernels::set_conv2d_winograd(was); }
+        ~DirectKernels() { kernels::set_conv2d_winograd(true); }
     } direct;
     struct S {
         int64_t N, H, W, C, OC, K, stride, pad, groups;
@@ -138,7 +137,7 @@ TEST_CASE("Winograd conv kernels equal the reference on odd shapes") {
     for (const S& c : shapes) {
         const auto s = ConvShape::make(c.N, c.H, c.W, c.C, c.OC, 3, 3, 1, 1, 1, 1, 1);
         INFO("N" << c.N << " H" << c.H << " W" << c.W << " C" << c.C << " OC" << c.OC);
-        REQUIRE(kernels::conv2d_winograd_applies(s));
+        REQUIRE(kernels::conv2d_winograd_supports(s));
         const Tensor x = uniform({c.N, c.H, c.W, c.C}, -1, 1, ++seed);
         const Tensor w = uniform({c.OC, c.C, 3, 3}, -1, 1, ++seed);
         const Tensor b = uniform({c.OC}, -1, 1, ++seed);
@@ -159,11 +158,18 @@ TEST_CASE("Winograd conv kernels equal the reference on odd shapes") {
         kernels::conv2d_backward_weight_ref(s, x.data(), dy.data(), dw2.data());
         CHECK(rel_diff(dw1.to_vector(), dw2.to_vector()) < 1e-5);
     }
-    // The dispatch: only stride-1 3×3 padding-1 shapes with channel multiples of 16 qualify.
-    CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(1, 8, 8, 3, 16, 3, 3, 1, 1, 1, 1, 1)));
-    CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(1, 8, 8, 16, 16, 3, 3, 2, 2, 1, 1, 1)));
-    CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(1, 8, 8, 16, 16, 1, 1, 1, 1, 0, 0, 1)));
-    CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 2)));
+    // The domain: only stride-1 3×3 padding-1 shapes with channel multiples of 16; the dispatch also leaves
+    // 16 → 16 channels to the direct kernels, and can be switched off.
+    CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 3, 16, 3, 3, 1, 1, 1, 1, 1)));
+    CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 16, 16, 3, 3, 2, 2, 1, 1, 1)));
+    CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 16, 16, 1, 1, 1, 1, 0, 0, 1)));
+    CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 2)));
+    const auto wide = ConvShape::make(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 1);
+    CHECK(kernels::conv2d_winograd_applies(wide));
+    CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(1, 8, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1)));
+    kernels::set_conv2d_winograd(false);
+    CHECK_FALSE(kernels::conv2d_winograd_applies(wide));
+    kernels::set_conv2d_winograd(true);
 }
 
 TEST_CASE("depthwise conv kernels equal the reference on odd shapes") {

@@ -214,7 +214,7 @@ bool conv2d_fast_path(const ConvShape& s) {
 // ---- forward ------------------------------------------------------------------------------------------------
 void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
     if (conv2d_is_depthwise(s)) return conv2d_depthwise_forward(s, x, w, bias, y);
-    if (conv2d_winograd_enabled() && conv2d_winograd_applies(s)) return conv2d_winograd_forward(s, x, w, bias, y);
+    if (conv2d_winograd_applies(s)) return conv2d_winograd_forward(s, x, w, bias, y);
     if (!conv2d_fast_path(s)) return conv2d_forward_ref(s, x, w, bias, y);
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
     const Tensor wp = pack_forward(s, w);
@@ -278,7 +278,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
 // pixels j + const: one micro-kernel call per (row, phase, channel block).
 void conv2d_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx) {
     if (conv2d_is_depthwise(s)) return conv2d_depthwise_backward_data(s, dy, w, dx);
-    if (conv2d_winograd_enabled() && conv2d_winograd_applies(s)) return conv2d_winograd_backward_data(s, dy, w, dx);
+    if (conv2d_winograd_applies(s)) return conv2d_winograd_backward_data(s, dy, w, dx);
     if (!conv2d_fast_path(s)) return conv2d_backward_data_ref(s, dy, w, dx);
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, icb = (icg + 15) / 16;
     const Tensor wp = pack_transposed(s, w);
@@ -406,7 +406,7 @@ WeightKernel weight_kernel_for(int cb, int V, bool partial) {
 
 void conv2d_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw) {
     if (conv2d_is_depthwise(s)) return conv2d_depthwise_backward_weight(s, x, dy, dw);
-    if (conv2d_winograd_enabled() && conv2d_winograd_applies(s)) return conv2d_winograd_backward_weight(s, x, dy, dw);
+    if (conv2d_winograd_applies(s)) return conv2d_winograd_backward_weight(s, x, dy, dw);
     if (!conv2d_fast_path(s)) return conv2d_backward_weight_ref(s, x, dy, dw);
     const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
     const int V = vectors_per_block(ocg);

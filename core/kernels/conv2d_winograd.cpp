@@ -312,11 +312,19 @@ namespace {
 std::atomic<bool> winograd_on{!(std::getenv("TERN_CONV_WINOGRAD") && std::atoi(std::getenv("TERN_CONV_WINOGRAD")) == 0)};
 }  // namespace
 void set_conv2d_winograd(bool on) { winograd_on = on; }
-bool conv2d_winograd_enabled() { return winograd_on; }
+
+bool conv2d_winograd_supports(const ConvShape& s) {
+    return s.groups == 1 && s.KH == 3 && s.KW == 3 && s.sh == 1 && s.sw == 1 && s.ph == 1 && s.pw == 1 &&
+           s.C % kLanes == 0 && s.OC % kLanes == 0;
+}
 
 bool conv2d_winograd_applies(const ConvShape& s) {
-    return s.groups == 1 && s.KH == 3 && s.KW == 3 && s.sh == 1 && s.sw == 1 && s.ph == 1 &&
-           s.pw == 1 && s.C % kLanes == 0 && s.OC % kLanes == 0;
+    // Where it pays off (bench_conv, 2 threads, batch 128, GFLOP/s counted as direct FLOPs; Winograd / direct):
+    // 32 → 32 channels at 16×16: forward 307–387 / 209–270, backward-data 358–368 / 241–275, backward-weight
+    // 338 / 256–284; 64 → 64 at 8×8: ~400 / ~295 in all three. With 16 → 16 channels the transforms cost about
+    // what the products save (forward 191–238 / 267, backward-data 192–253 / 230–245, backward-weight 222 / 214–218),
+    // so those layers stay on the direct kernels.
+    return winograd_on && conv2d_winograd_supports(s) && s.C + s.OC > 2 * kLanes;
 }
 
 void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {

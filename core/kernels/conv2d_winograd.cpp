@@ -69,27 +69,24 @@ struct TileGrid {
 // ---- transforms (16 channels at a time, in the vector lanes) ------------------------------------------------
 
 // V = Bᵀ d B for the 4×4 patch of x (H, W, C) whose top-left is (h0, w0) (may be −1; outside reads as zero),
-// for channels c0 … c0 + 15. Writes V[ξ] to v + ξ·v_step.
-void input_transform(const float* x, int64_t H, int64_t W, int64_t C, int64_t h0, int64_t w0, int64_t c0,
-                     float* v, int64_t v_step) {
-    Vec16 d[4][4];
+// for channels c0 … c0 + 15. Writes V[ξ] to v + ξ·v_step. Interior patches (no bounds tests) get their own
+// instantiation: with one shared body the compiler kept the 16 loaded vectors on the stack.
+template <bool Interior>
+inline __attribute__((always_inline)) void input_transform_patch(const float* x, int64_t H, int64_t W, int64_t C,
+                                                                 int64_t h0, int64_t w0, int64_t c0, float* v,
+                                                                 int64_t v_step) {
     const float* p = x + (h0 * W + w0) * C + c0;
-    if (h0 >= 0 && w0 >= 0 && h0 + 4 <= H && w0 + 4 <= W) {  // interior tiles: straight-line loads
-        for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) d[i][j] = load16(p + (i * W + j) * C);
-    } else {
-        for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) {
-                const int64_t h = h0 + i, w = w0 + j;
-                d[i][j] = h >= 0 && h < H && w >= 0 && w < W ? load16(p + (i * W + j) * C) : Vec16{};
-            }
-    }
-    Vec16 t[4][4];  // Bᵀ d
+    Vec16 t[4][4];  // Bᵀ d, one column j of d at a time
     for (int j = 0; j < 4; ++j) {
-        t[0][j] = d[0][j] - d[2][j];
-        t[1][j] = d[1][j] + d[2][j];
-        t[2][j] = d[2][j] - d[1][j];
-        t[3][j] = d[1][j] - d[3][j];
+        Vec16 d[4];
+        for (int i = 0; i < 4; ++i) {
+            const int64_t h = h0 + i, w = w0 + j;
+            d[i] = Interior || (h >= 0 && h < H && w >= 0 && w < W) ? load16(p + (i * W + j) * C) : Vec16{};
+        }
+        t[0][j] = d[0] - d[2];
+        t[1][j] = d[1] + d[2];
+        t[2][j] = d[2] - d[1];
+        t[3][j] = d[1] - d[3];
     }
     for (int i = 0; i < 4; ++i) {  // (Bᵀ d) B
         store16(v + (i * 4 + 0) * v_step, t[i][0] - t[i][2]);
@@ -97,6 +94,13 @@ void input_transform(const float* x, int64_t H, int64_t W, int64_t C, int64_t h0
         store16(v + (i * 4 + 2) * v_step, t[i][2] - t[i][1]);
         store16(v + (i * 4 + 3) * v_step, t[i][1] - t[i][3]);
     }
+}
+void input_transform(const float* x, int64_t H, int64_t W, int64_t C, int64_t h0, int64_t w0, int64_t c0,
+                     float* v, int64_t v_step) {
+    if (h0 >= 0 && w0 >= 0 && h0 + 4 <= H && w0 + 4 <= W)
+        input_transform_patch<true>(x, H, W, C, h0, w0, c0, v, v_step);
+    else
+        input_transform_patch<false>(x, H, W, C, h0, w0, c0, v, v_step);
 }
 
 // Y = Aᵀ M A (2×2) for output channels k0 … k0 + 15 of the tile at (oh, ow) of y (OH, OW, K), plus bias;

@@ -1,5 +1,6 @@
 // apps/bench_conv.cpp — GFLOP/s of the conv kernels (forward, backward-data, backward-weight) on the shapes of
-// a CIFAR ResNet's layers, fast path vs reference (reference only with --ref, it is slow).
+// a CIFAR ResNet's layers: the direct kernels, and Winograd where it can run (timed alternately with the direct
+// ones). GFLOP/s count the direct algorithm's FLOPs for both, so they compare as speeds.
 //
 //   ./apps/bench_conv [--batch 128] [--reps 5] [--threads 2]
 #include <algorithm>
@@ -18,16 +19,25 @@
 using namespace tern;
 using kernels::ConvShape;
 
-static double median_seconds(int reps, const std::function<void()>& fn) {
-    fn();  // warm-up
-    std::vector<double> t;
-    for (int i = 0; i < reps; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        fn();
-        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+static double median(std::vector<double> t) {
     std::sort(t.begin(), t.end());
     return t[t.size() / 2];
+}
+
+// Median seconds of each of `fns`, timed in alternation (one call of each per round) so that the machine's
+// slow phases hit them alike, after one warm-up call each.
+static std::vector<double> median_seconds(int reps, const std::vector<std::function<void()>>& fns) {
+    for (auto& fn : fns) fn();
+    std::vector<std::vector<double>> t(fns.size());
+    for (int i = 0; i < reps; ++i)
+        for (size_t k = 0; k < fns.size(); ++k) {
+            const auto t0 = std::chrono::steady_clock::now();
+            fns[k]();
+            t[k].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+    std::vector<double> m;
+    for (auto& v : t) m.push_back(median(v));
+    return m;
 }
 
 int main(int argc, char** argv) try {
@@ -55,10 +65,31 @@ int main(int argc, char** argv) try {
         for (Tensor* t : {&x, &w, &y})
             for (int64_t i = 0; i < t->numel(); ++i) t->data()[i] = rng.normal();
         const double f = s.flops() / 1e9;
-        const double tf = median_seconds(reps, [&] { kernels::conv2d_forward(s, x.data(), w.data(), nullptr, y.data()); });
-        const double td = median_seconds(reps, [&] { kernels::conv2d_backward_data(s, y.data(), w.data(), dx.data()); });
-        const double tw = median_seconds(reps, [&] { kernels::conv2d_backward_weight(s, x.data(), y.data(), dw.data()); });
-        std::printf("%-28s %10.1f %10.1f %10.1f\n", l.name, f / tf, f / td, f / tw);
+        // The direct kernels (conv2d_fast.cpp), and Winograd F(2×2, 3×3) where it can run, timed alternately.
+        const bool wino = kernels::conv2d_winograd_supports(s);
+        auto direct = [](std::function<void()> fn) -> std::function<void()> {
+            return [fn] {
+                kernels::set_conv2d_winograd(false);
+                fn();
+                kernels::set_conv2d_winograd(true);
+            };
+        };
+        std::vector<std::function<void()>> fwd = {
+            direct([&] { kernels::conv2d_forward(s, x.data(), w.data(), nullptr, y.data()); })};
+        std::vector<std::function<void()>> bwd_d = {
+            direct([&] { kernels::conv2d_backward_data(s, y.data(), w.data(), dx.data()); })};
+        std::vector<std::function<void()>> bwd_w = {
+            direct([&] { kernels::conv2d_backward_weight(s, x.data(), y.data(), dw.data()); })};
+        if (wino) {
+            fwd.push_back([&] { kernels::conv2d_winograd_forward(s, x.data(), w.data(), nullptr, y.data()); });
+            bwd_d.push_back([&] { kernels::conv2d_winograd_backward_data(s, y.data(), w.data(), dx.data()); });
+            bwd_w.push_back([&] { kernels::conv2d_winograd_backward_weight(s, x.data(), y.data(), dw.data()); });
+        }
+        const auto tf = median_seconds(reps, fwd), td = median_seconds(reps, bwd_d), tw = median_seconds(reps, bwd_w);
+        std::printf("%-28s %10.1f %10.1f %10.1f\n", l.name, f / tf[0], f / td[0], f / tw[0]);
+        if (wino)
+            std::printf("%-28s %10.1f %10.1f %10.1f   (%s by default)\n", "  Winograd F(2x2,3x3)", f / tf[1], f / td[1],
+                        f / tw[1], kernels::conv2d_winograd_applies(s) ? "used" : "not used");
     }
     return 0;
 } catch (const std::exception& e) {

@@ -158,15 +158,14 @@ TEST_CASE("Winograd conv kernels equal the reference on odd shapes") {
         kernels::conv2d_backward_weight_ref(s, x.data(), dy.data(), dw2.data());
         CHECK(rel_diff(dw1.to_vector(), dw2.to_vector()) < 1e-5);
     }
-    // The domain: only stride-1 3×3 padding-1 shapes with channel multiples of 16; the dispatch also leaves
-    // 16 → 16 channels to the direct kernels, and can be switched off.
+    // The domain: only stride-1 3×3 padding-1 shapes with channel multiples of 16; the dispatch can be switched off.
     CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 3, 16, 3, 3, 1, 1, 1, 1, 1)));
     CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 16, 16, 3, 3, 2, 2, 1, 1, 1)));
     CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 16, 16, 1, 1, 1, 1, 0, 0, 1)));
     CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 2)));
     const auto wide = ConvShape::make(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 1);
     CHECK(kernels::conv2d_winograd_applies(wide));
-    CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(1, 8, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1)));
+    CHECK(kernels::conv2d_winograd_applies(ConvShape::make(1, 8, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1)));
     kernels::set_conv2d_winograd(false);
     CHECK_FALSE(kernels::conv2d_winograd_applies(wide));
     kernels::set_conv2d_winograd(true);

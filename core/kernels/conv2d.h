@@ -50,9 +50,9 @@ void conv2d_depthwise_backward_data(const ConvShape& s, const float* dy, const f
 void conv2d_depthwise_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw);
 
 // Winograd F(2×2, 3×3) kernels (conv2d_winograd.cpp) for groups 1, 3×3, stride 1, padding 1, C and OC multiples
-// of 16 (`conv2d_winograd_supports`); the same contracts. The conv2d_* functions above call them where they are
-// faster than the direct kernels (`conv2d_winograd_applies`: supported, more than 16 channels on one side, and
-// not switched off — TERN_CONV_WINOGRAD=0 in the environment or set_conv2d_winograd(false), for comparisons).
+// of 16 (`conv2d_winograd_supports`); the same contracts. The conv2d_* functions above call them for such shapes
+// (`conv2d_winograd_applies`) unless switched off — TERN_CONV_WINOGRAD=0 in the environment or
+// set_conv2d_winograd(false) — to compare with the direct kernels.
 bool conv2d_winograd_supports(const ConvShape& s);
 bool conv2d_winograd_applies(const ConvShape& s);
 void set_conv2d_winograd(bool on);

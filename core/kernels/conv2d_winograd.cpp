@@ -156,7 +156,8 @@ Tensor transform_filters(const float* w, int64_t K, int64_t C) {
             const float* g = w + (k * C + c) * 9;
             float t[4][3];  // G g
             for (int i = 0; i < 4; ++i)
-                for (int b = 0; b < 3; ++b) t[i][b] = G[i][0] * g[0 * 3 + b] + G[i][1] * g[1 * 3 + b] + G[i][2] * g[2 * 3 + b];
+                for (int b = 0; b < 3; ++b)
+                    t[i][b] = G[i][0] * g[0 * 3 + b] + G[i][1] * g[1 * 3 + b] + G[i][2] * g[2 * 3 + b];
             for (int i = 0; i < 4; ++i)
                 for (int j = 0; j < 4; ++j)
                     p[(((i * 4 + j) * (K / kLanes) + k / kLanes) * C + c) * kLanes + k % kLanes] =
@@ -313,7 +314,11 @@ void winograd_forward(int64_t N, int64_t H, int64_t W, int64_t C, int64_t K, con
 }  // namespace
 
 namespace {
-std::atomic<bool> winograd_on{!(std::getenv("TERN_CONV_WINOGRAD") && std::atoi(std::getenv("TERN_CONV_WINOGRAD")) == 0)};
+bool winograd_from_environment() {
+    const char* v = std::getenv("TERN_CONV_WINOGRAD");
+    return !(v && std::atoi(v) == 0);
+}
+std::atomic<bool> winograd_on{winograd_from_environment()};
 }  // namespace
 void set_conv2d_winograd(bool on) { winograd_on = on; }
 
@@ -323,12 +328,11 @@ bool conv2d_winograd_supports(const ConvShape& s) {
 }
 
 bool conv2d_winograd_applies(const ConvShape& s) {
-    // Where it pays off (bench_conv, 2 threads, batch 128, GFLOP/s counted as direct FLOPs; Winograd / direct):
-    // 32 → 32 channels at 16×16: forward 307–387 / 209–270, backward-data 358–368 / 241–275, backward-weight
-    // 338 / 256–284; 64 → 64 at 8×8: ~400 / ~295 in all three. With 16 → 16 channels the transforms cost about
-    // what the products save (forward 191–238 / 267, backward-data 192–253 / 230–245, backward-weight 222 / 214–218),
-    // so those layers stay on the direct kernels.
-    return winograd_on && conv2d_winograd_supports(s) && s.C + s.OC > 2 * kLanes;
+    // Measured with bench_conv (2 threads, batch 128, the two timed alternately, GFLOP/s counted as direct FLOPs;
+    // Winograd vs direct): 16 → 16 channels at 32×32: forward 236–242 vs 227–231, backward-data 237–241 vs 200,
+    // backward-weight 204 vs 198; 32 → 32 at 16×16: 334 / 334 / 306 vs 222 / 212 / 234; 64 → 64 at 8×8:
+    // 352 / 369 / 339 vs 208 / 229 / 228. Faster everywhere it can run, so it runs everywhere it can.
+    return winograd_on && conv2d_winograd_supports(s);
 }
 
 void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {

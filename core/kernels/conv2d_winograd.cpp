@@ -55,14 +55,22 @@ constexpr int kTilesWeight = 48;   // tiles per block, backward-weight (amortize
 inline Vec16 load16(const float* p) { return *reinterpret_cast<const Vec16*>(p); }
 inline void store16(float* p, Vec16 v) { *reinterpret_cast<Vec16*>(p) = v; }
 
-// Tile number i of the flattened (N, TH, TW) grid → image and top-left output pixel.
+// The tiles of the flattened (N, TH, TW) grid: image and top-left output pixel of tiles first … first + count − 1,
+// listed once per block (two divisions for the block, not per tile and phase).
+struct Tile {
+    int64_t n, oh, ow;
+};
 struct TileGrid {
     int64_t TH, TW;
-    void locate(int64_t i, int64_t& n, int64_t& oh, int64_t& ow) const {
-        n = i / (TH * TW);
-        const int64_t r = i % (TH * TW);
-        oh = 2 * (r / TW);
-        ow = 2 * (r % TW);
+    void list(int64_t first, int64_t count, Tile* out) const {
+        int64_t n = first / (TH * TW), ty = first % (TH * TW) / TW, tx = first % TW;
+        for (int64_t i = 0; i < count; ++i) {
+            out[i] = {n, 2 * ty, 2 * tx};
+            if (++tx == TW) {
+                tx = 0;
+                if (++ty == TH) ty = 0, ++n;
+            }
+        }
     }
 };
 
@@ -286,12 +294,12 @@ void winograd_forward(int64_t N, int64_t H, int64_t W, int64_t C, int64_t K, con
         thread_range(blocks, t, omp_get_num_threads(), b0, b1);
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t first = b * kTiles, count = std::min<int64_t>(kTiles, tiles - first);
-            for (int64_t i = 0; i < count; ++i) {
-                int64_t n, oh, ow;
-                grid.locate(first + i, n, oh, ow);
+            Tile tile[kTiles];
+            grid.list(first, count, tile);
+            for (int64_t i = 0; i < count; ++i)
                 for (int64_t c0 = 0; c0 < C; c0 += kLanes)
-                    input_transform(x + n * H * W * C, H, W, C, oh - 1, ow - 1, c0, vbuf + i * C + c0, kTiles * C);
-            }
+                    input_transform(x + tile[i].n * H * W * C, H, W, C, tile[i].oh - 1, tile[i].ow - 1, c0,
+                                    vbuf + i * C + c0, kTiles * C);
             for (int64_t k0 = 0; k0 < kb; k0 += V)
                 for (int xi = 0; xi < 16; ++xi) {
                     const float* u = U + (xi * kb + k0) * C * kLanes;
@@ -301,12 +309,10 @@ void winograd_forward(int64_t N, int64_t H, int64_t W, int64_t C, int64_t K, con
                                                  mbuf + (xi * kTiles + r0) * K + k0 * kLanes, K);
                     }
                 }
-            for (int64_t i = 0; i < count; ++i) {
-                int64_t n, oh, ow;
-                grid.locate(first + i, n, oh, ow);
+            for (int64_t i = 0; i < count; ++i)
                 for (int64_t k0 = 0; k0 < K; k0 += kLanes)
-                    output_transform(mbuf + i * K + k0, kTiles * K, bias, y + n * H * W * K, H, W, K, oh, ow, k0);
-            }
+                    output_transform(mbuf + i * K + k0, kTiles * K, bias, y + tile[i].n * H * W * K, H, W, K,
+                                     tile[i].oh, tile[i].ow, k0);
         }
     }
 }
@@ -372,14 +378,16 @@ void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const f
         thread_range(blocks, t, omp_get_num_threads(), b0, b1);
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t first = b * kTilesWeight, count = std::min<int64_t>(kTilesWeight, tiles - first);
+            Tile tile[kTilesWeight];
+            grid.list(first, count, tile);
             for (int64_t i = 0; i < count; ++i) {
-                int64_t n, oh, ow;
-                grid.locate(first + i, n, oh, ow);
+                const Tile& q = tile[i];
                 for (int64_t c0 = 0; c0 < C; c0 += kLanes)
-                    input_transform(x + n * H * W * C, H, W, C, oh - 1, ow - 1, c0, vbuf + i * C + c0,
+                    input_transform(x + q.n * H * W * C, H, W, C, q.oh - 1, q.ow - 1, c0, vbuf + i * C + c0,
                                     kTilesWeight * C);
                 for (int64_t k0 = 0; k0 < K; k0 += kLanes)
-                    output_adjoint(dy + n * H * W * K, H, W, K, oh, ow, k0, mbuf + i * K + k0, kTilesWeight * K);
+                    output_adjoint(dy + q.n * H * W * K, H, W, K, q.oh, q.ow, k0, mbuf + i * K + k0,
+                                   kTilesWeight * K);
             }
             for (int xi = 0; xi < 16; ++xi)
                 for (int64_t cbi = 0; cbi < n_cblocks; ++cbi) {

@@ -158,14 +158,17 @@ TEST_CASE("Winograd conv kernels equal the reference on odd shapes") {
         kernels::conv2d_backward_weight_ref(s, x.data(), dy.data(), dw2.data());
         CHECK(rel_diff(dw1.to_vector(), dw2.to_vector()) < 1e-5);
     }
-    // The domain: only stride-1 3×3 padding-1 shapes with channel multiples of 16; the dispatch can be switched off.
+    // The domain: only stride-1 3×3 padding-1 shapes with channel multiples of 16. The dispatch also wants enough
+    // tiles and transformed filters that fit in L2, and can be switched off.
     CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 3, 16, 3, 3, 1, 1, 1, 1, 1)));
     CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 16, 16, 3, 3, 2, 2, 1, 1, 1)));
     CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 16, 16, 1, 1, 1, 1, 0, 0, 1)));
     CHECK_FALSE(kernels::conv2d_winograd_supports(ConvShape::make(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 2)));
-    const auto wide = ConvShape::make(1, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 1);
+    const auto wide = ConvShape::make(8, 8, 8, 32, 32, 3, 3, 1, 1, 1, 1, 1);
     CHECK(kernels::conv2d_winograd_applies(wide));
-    CHECK(kernels::conv2d_winograd_applies(ConvShape::make(1, 8, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1)));
+    CHECK(kernels::conv2d_winograd_applies(ConvShape::make(128, 32, 32, 16, 16, 3, 3, 1, 1, 1, 1, 1)));
+    CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(1, 4, 4, 32, 32, 3, 3, 1, 1, 1, 1, 1)));    // 4 tiles
+    CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(64, 7, 7, 512, 512, 3, 3, 1, 1, 1, 1, 1)));  // U: 16 MB
     kernels::set_conv2d_winograd(false);
     CHECK_FALSE(kernels::conv2d_winograd_applies(wide));
     kernels::set_conv2d_winograd(true);

@@ -51,8 +51,8 @@ void conv2d_depthwise_backward_weight(const ConvShape& s, const float* x, const 
 
 // Winograd F(2×2, 3×3) kernels (conv2d_winograd.cpp) for groups 1, 3×3, stride 1, padding 1, C and OC multiples
 // of 16 (`conv2d_winograd_supports`); the same contracts. The conv2d_* functions above call them for such shapes
-// (`conv2d_winograd_applies`) unless switched off — TERN_CONV_WINOGRAD=0 in the environment or
-// set_conv2d_winograd(false) — to compare with the direct kernels.
+// where they are faster (`conv2d_winograd_applies`: up to 128 × 128 channels, at least 96 output tiles of 2×2)
+// unless switched off — TERN_CONV_WINOGRAD=0 in the environment or set_conv2d_winograd(false) — to compare.
 bool conv2d_winograd_supports(const ConvShape& s);
 bool conv2d_winograd_applies(const ConvShape& s);
 void set_conv2d_winograd(bool on);

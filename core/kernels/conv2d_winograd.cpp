@@ -335,10 +335,13 @@ bool conv2d_winograd_supports(const ConvShape& s) {
 
 bool conv2d_winograd_applies(const ConvShape& s) {
     // Measured with bench_conv (2 threads, batch 128, the two timed alternately, GFLOP/s counted as direct FLOPs;
-    // Winograd vs direct): 16 → 16 channels at 32×32: forward 236–242 vs 227–231, backward-data 237–241 vs 200,
-    // backward-weight 204 vs 198; 32 → 32 at 16×16: 334 / 334 / 306 vs 222 / 212 / 234; 64 → 64 at 8×8:
-    // 352 / 369 / 339 vs 208 / 229 / 228. Faster everywhere it can run, so it runs everywhere it can.
-    return winograd_on && conv2d_winograd_supports(s);
+    // Winograd vs direct): 16 → 16 channels at 32×32: forward 191–212 vs 148–207, backward-data 191–208 vs
+    // 136–174, backward-weight 183–192 vs 143–185; 32 → 32 at 16×16: 306–334 vs 161–222 in all three; 64 → 64 at
+    // 8×8: 244–369 vs 130–229. Two limits: the transformed filters U (16·C·OC floats, 1.8× the weights) are rebuilt
+    // on every call and re-read for every block of tiles, so they must fit in L2 (C·OC ≤ 128·128: 1 MB) — ResNet-18's
+    // 512-channel layers at batch 1 ran 1.6× slower — and there must be enough tiles to pay for building them.
+    const int64_t tiles = s.N * ((s.OH + 1) / 2) * ((s.OW + 1) / 2);
+    return winograd_on && conv2d_winograd_supports(s) && s.C * s.OC <= 128 * 128 && tiles >= 4 * kTiles;
 }
 
 void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {

@@ -52,6 +52,9 @@ constexpr int kLanes = 16;
 constexpr int kTiles = 24;         // tiles per block, forward and backward-data
 constexpr int kTilesWeight = 48;   // tiles per block, backward-weight (amortizes the ∂L/∂U accumulator traffic)
 
+// The filter transform G of the header (Bᵀ and Aᵀ are written out as adds in the transforms below).
+constexpr float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+
 inline Vec16 load16(const float* p) { return *reinterpret_cast<const Vec16*>(p); }
 inline void store16(float* p, Vec16 v) { *reinterpret_cast<Vec16*>(p) = v; }
 
@@ -158,7 +161,6 @@ void output_adjoint(const float* dy, int64_t OH, int64_t OW, int64_t K, int64_t 
 Tensor transform_filters(const float* w, int64_t K, int64_t C) {
     Tensor packed = Tensor::empty({16 * K * C});
     float* p = packed.data();
-    const float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
     for (int64_t k = 0; k < K; ++k)
         for (int64_t c = 0; c < C; ++c) {
             const float* g = w + (k * C + c) * 9;
@@ -408,7 +410,6 @@ void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const f
         const float* a = scratch.data() + t * per_thread;
         for (int64_t i = 0; i < du_size; ++i) total[i] += a[i];
     }
-    const float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
     for (int64_t k = 0; k < K; ++k)
         for (int64_t c = 0; c < C; ++c) {
             float t[4][3];  // ∂L/∂U G

@@ -106,6 +106,7 @@ inline __attribute__((always_inline)) void input_transform_patch(const float* x,
         store16(v + (i * 4 + 3) * v_step, t[i][1] - t[i][3]);
     }
 }
+// V = Bᵀ d B for any patch: picks the instantiation without bounds tests when the patch lies inside the image.
 void input_transform(const float* x, int64_t H, int64_t W, int64_t C, int64_t h0, int64_t w0, int64_t c0,
                      float* v, int64_t v_step) {
     if (h0 >= 0 && w0 >= 0 && h0 + 4 <= H && w0 + 4 <= W)
@@ -353,11 +354,12 @@ void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w,
 
 void conv2d_winograd_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx) {
     // ∂L/∂x[c] = Σ_k ∂L/∂y[k] ⋆ w[k, c] rotated by 180°: a forward pass from OC to C channels.
-    std::vector<float> flipped(size_t(s.C * s.OC * 9));
+    Tensor flipped_t = Tensor::empty({s.C * s.OC * 9});  // from the caching allocator: no page faults per step
+    float* flipped = flipped_t.data();
     for (int64_t k = 0; k < s.OC; ++k)
         for (int64_t c = 0; c < s.C; ++c)
-            for (int64_t i = 0; i < 9; ++i) flipped[size_t((c * s.OC + k) * 9 + i)] = w[(k * s.C + c) * 9 + (8 - i)];
-    const Tensor U = transform_filters(flipped.data(), s.C, s.OC);
+            for (int64_t i = 0; i < 9; ++i) flipped[(c * s.OC + k) * 9 + i] = w[(k * s.C + c) * 9 + (8 - i)];
+    const Tensor U = transform_filters(flipped, s.C, s.OC);
     winograd_forward(s.N, s.OH, s.OW, s.OC, s.C, dy, U.data(), nullptr, dx);
 }
 

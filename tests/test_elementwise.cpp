@@ -1,6 +1,7 @@
 // tests/test_elementwise.cpp — broadcasting arithmetic and unary functions: values and gradients.
 #include <doctest/doctest.h>
 
+#include "core/ops/add_relu.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/reduce.h"
 #include "tests/gradcheck.h"
@@ -34,6 +35,21 @@ TEST_CASE("a tensor used twice receives the sum of both gradients") {
     Tensor y = x * x + x;
     y.backward(Tensor::ones({1}));
     CHECK(x.grad().item() == doctest::Approx(7.f));
+}
+
+TEST_CASE("a residual branch's gradient is summed correctly, in place or not") {
+    // h = 2x; out = relu((h·3)·0.5 + h): add_relu hands the same gradient tensor g to both of its inputs; h gets
+    // g (shortcut) first, then 1.5·g from the longer branch, by which time nothing else holds g, so autograd sums
+    // in place. ∂out/∂h = 2.5, ∂out/∂x = 5 (x > 0). The second case keeps g alive (h feeds add_relu twice).
+    Tensor x = Tensor::from_vector({2, 3}, {1, 2, 3, 4, 5, 6});
+    x.set_requires_grad();
+    Tensor h = x * 2.f;
+    add_relu((h * 3.f) * 0.5f, h).backward(Tensor::ones({2, 3}));
+    CHECK(x.grad().to_vector() == std::vector<float>(6, 5.f));
+    x.zero_grad();
+    Tensor h2 = x * 2.f;
+    add_relu(h2, h2).backward(Tensor::ones({2, 3}));  // ∂/∂h2 = 2, ∂/∂x = 4
+    CHECK(x.grad().to_vector() == std::vector<float>(6, 4.f));
 }
 
 TEST_CASE("gradients accumulate across backward calls until zero_grad") {

@@ -65,7 +65,8 @@ int main(int argc, char** argv) try {
         for (Tensor* t : {&x, &w, &y})
             for (int64_t i = 0; i < t->numel(); ++i) t->data()[i] = rng.normal();
         const double f = s.flops() / 1e9;
-        // The direct kernels (conv2d_fast.cpp), and Winograd F(2×2, 3×3) where it can run, timed alternately.
+        // The direct kernels (conv2d_fast.cpp), and Winograd F(2×2, 3×3) and F(4×4, 3×3) where they can run, timed
+        // alternately.
         const bool wino = kernels::conv2d_winograd_supports(s);
         auto direct = [](std::function<void()> fn) -> std::function<void()> {
             return [fn] {
@@ -80,16 +81,21 @@ int main(int argc, char** argv) try {
             direct([&] { kernels::conv2d_backward_data(s, y.data(), w.data(), dx.data()); })};
         std::vector<std::function<void()>> bwd_w = {
             direct([&] { kernels::conv2d_backward_weight(s, x.data(), y.data(), dw.data()); })};
-        if (wino) {
-            fwd.push_back([&] { kernels::conv2d_winograd_forward(s, x.data(), w.data(), nullptr, y.data()); });
-            bwd_d.push_back([&] { kernels::conv2d_winograd_backward_data(s, y.data(), w.data(), dx.data()); });
-            bwd_w.push_back([&] { kernels::conv2d_winograd_backward_weight(s, x.data(), y.data(), dw.data()); });
-        }
+        if (wino)
+            for (int tile : {2, 4}) {
+                fwd.push_back([&, tile] { kernels::conv2d_winograd_forward(s, x.data(), w.data(), nullptr, y.data(), tile); });
+                bwd_d.push_back([&, tile] { kernels::conv2d_winograd_backward_data(s, y.data(), w.data(), dx.data(), tile); });
+                bwd_w.push_back([&, tile] { kernels::conv2d_winograd_backward_weight(s, x.data(), y.data(), dw.data(), tile); });
+            }
         const auto tf = median_seconds(reps, fwd), td = median_seconds(reps, bwd_d), tw = median_seconds(reps, bwd_w);
         std::printf("%-28s %10.1f %10.1f %10.1f\n", l.name, f / tf[0], f / td[0], f / tw[0]);
         if (wino)
-            std::printf("%-28s %10.1f %10.1f %10.1f   (%s by default)\n", "  Winograd F(2x2,3x3)", f / tf[1], f / td[1],
-                        f / tw[1], kernels::conv2d_winograd_applies(s) ? "used" : "not used");
+            for (int i : {1, 2}) {
+                const int tile = 2 * i;
+                const bool used = kernels::conv2d_winograd_applies(s) && kernels::conv2d_winograd_tile(s) == tile;
+                std::printf("  Winograd F(%dx%d,3x3)        %10.1f %10.1f %10.1f   (%s by default)\n", tile, tile,
+                            f / tf[i], f / td[i], f / tw[i], used ? "used" : "not used");
+            }
     }
     return 0;
 } catch (const std::exception& e) {

@@ -49,15 +49,19 @@ void conv2d_depthwise_forward(const ConvShape& s, const float* x, const float* w
 void conv2d_depthwise_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx);
 void conv2d_depthwise_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw);
 
-// Winograd F(2×2, 3×3) kernels (conv2d_winograd.cpp) for groups 1, 3×3, stride 1, padding 1, C and OC multiples
+// Winograd F(2×2, 3×3) and F(4×4, 3×3) kernels (conv2d_winograd.cpp) for groups 1, 3×3, stride 1, padding 1, C and OC multiples
 // of 16 (`conv2d_winograd_supports`); the same contracts. The conv2d_* functions above call them for such shapes
 // where they are faster (`conv2d_winograd_applies`: up to 128 × 128 channels, at least 96 output tiles of 2×2)
 // unless switched off — TERN_CONV_WINOGRAD=0 in the environment or set_conv2d_winograd(false) — to compare.
+// `tile` picks the algorithm: 2 → F(2×2, 3×3), 4 → F(4×4, 3×3), 0 → `conv2d_winograd_tile(s)`, the measured
+// choice for the shape (TERN_CONV_WINOGRAD=2 or 4 forces one).
 bool conv2d_winograd_supports(const ConvShape& s);
 bool conv2d_winograd_applies(const ConvShape& s);
+int conv2d_winograd_tile(const ConvShape& s);
 void set_conv2d_winograd(bool on);
-void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y);
-void conv2d_winograd_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx);
-void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw);
+void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
+                             int tile = 0);
+void conv2d_winograd_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, int tile = 0);
+void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw, int tile = 0);
 
 }  // namespace tern::kernels

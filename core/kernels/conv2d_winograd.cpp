@@ -1,5 +1,5 @@
-// core/kernels/conv2d_winograd.cpp — Winograd F(2×2, 3×3) convolution for 3×3, stride-1, padding-1 layers
-// (forward, backward-data, backward-weight), NHWC, channel counts that are multiples of 16.
+// core/kernels/conv2d_winograd.cpp — Winograd F(2×2, 3×3) and F(4×4, 3×3) convolution for 3×3, stride-1,
+// padding-1 layers (forward, backward-data, backward-weight), NHWC, channel counts that are multiples of 16.
 //
 // A direct 3×3 convolution spends 9 multiply-adds per output pixel, input channel and output channel. Winograd's
 // minimal filtering algorithm (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016) computes
@@ -18,6 +18,21 @@
 // direct kernel; the transforms add a few adds per element. (Like every CNN "convolution", this is a correlation:
 // the formula above, read with d = the patch at the tile's top-left minus the padding, gives y = Σ x·w.)
 //
+// F(4×4, 3×3) is the same algorithm with 4×4 output tiles from 6×6 patches: 36 products per 16 outputs (4× fewer
+// than direct), and per output about the same transform work as F(2×2) — so where the products dominate (wide
+// layers) it is the faster one. Its matrices (Lavin & Gray) have larger coefficients, so it rounds a little
+// worse:
+//
+//     Bᵀ = | 4  0 −5  0  1  0 |    G = |  1/4     0     0  |    Aᵀ = | 1  1  1  1  1  0 |
+//          | 0 −4 −4  1  1  0 |        | −1/6  −1/6  −1/6  |         | 0  1 −1  2 −2  0 |
+//          | 0  4 −4 −1  1  0 |        | −1/6   1/6  −1/6  |         | 0  1  1  4  4  0 |
+//          | 0 −2 −1  2  1  0 |        | 1/24  1/12   1/6  |         | 0  1 −1  8 −8  1 |
+//          | 0  2 −1 −2  1  0 |        | 1/24 −1/12   1/6  |
+//          | 0  4  0 −5  0  1 |        |    0     0     1  |
+//
+// Below, a tile algorithm is a struct (F2, F4) with its sizes, G, and the one-dimensional transforms written
+// out as adds (Bᵀ·d, Aᵀ·m and the adjoint A·g); the two-dimensional ones apply them to columns, then rows.
+//
 // The three passes share the transforms:
 // - forward:         V from x, M = V·U per ξ, y from M by the output transform (+ bias).
 // - backward-data:   a stride-1 padding-1 3×3 convolution too: ∂L/∂x = ∂L/∂y ⋆ (w rotated 180°, channels swapped),
@@ -26,8 +41,8 @@
 //                    Σ_tiles V[ξ][tile][c] · ∂L/∂M[ξ][tile][k], then ∂L/∂g = Gᵀ ∂L/∂U G.
 //
 // Work is cut into blocks of up to kTiles tiles (consecutive in (image, tile row, tile column) order, so a block
-// may span rows and images): transform the block's patches into V[16][tiles][C] (per thread, in L1/L2), run the
-// 16 products with the output channels in the vector lanes (the register blocking of conv2d_fast.cpp: R tiles ×
+// may span rows and images): transform the block's patches into V[α²][tiles][C] (per thread, in L1/L2), run the
+// α² products with the output channels in the vector lanes (the register blocking of conv2d_fast.cpp: R tiles ×
 // V vectors of accumulators; each broadcast input value feeds V multiply-adds), transform back.
 // Tiles past the image's last row or column (odd sizes) read zeros and write nothing.
 // conv2d_ref.cpp stays the definition; tests/test_conv2d.cpp checks these kernels against it on odd shapes.
@@ -52,8 +67,6 @@ constexpr int kLanes = 16;
 constexpr int kTiles = 24;         // tiles per block, forward and backward-data
 constexpr int kTilesWeight = 48;   // tiles per block, backward-weight (amortizes the ∂L/∂U accumulator traffic)
 
-// The filter transform G of the header (Bᵀ and Aᵀ are written out as adds in the transforms below).
-constexpr float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
 
 inline Vec16 load16(const float* p) { return *reinterpret_cast<const Vec16*>(p); }
 inline void store16(float* p, Vec16 v) { *reinterpret_cast<Vec16*>(p) = v; }
@@ -64,11 +77,11 @@ struct Tile {
     int64_t n, oh, ow;
 };
 struct TileGrid {
-    int64_t TH, TW;
+    int64_t TH, TW, m;  // tiles per column and per row, tile side
     void list(int64_t first, int64_t count, Tile* out) const {
         int64_t n = first / (TH * TW), ty = first % (TH * TW) / TW, tx = first % TW;
         for (int64_t i = 0; i < count; ++i) {
-            out[i] = {n, 2 * ty, 2 * tx};
+            out[i] = {n, m * ty, m * tx};
             if (++tx == TW) {
                 tx = 0;
                 if (++ty == TH) ty = 0, ++n;
@@ -77,102 +90,162 @@ struct TileGrid {
     }
 };
 
-// ---- transforms (16 channels at a time, in the vector lanes) ------------------------------------------------
+// ---- tile algorithms: sizes, G, and the one-dimensional transforms --------------------------------------------
 
-// V = Bᵀ d B for the 4×4 patch of x (H, W, C) whose top-left is (h0, w0) (may be −1; outside reads as zero),
+// F(2×2, 3×3): 2×2 outputs from a 4×4 patch.
+struct F2 {
+    static constexpr int m = 2, alpha = 4;  // output tile side, patch (and transform) side
+    static constexpr float G[alpha][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+    static void input(const Vec16* d, Vec16* t) {  // t = Bᵀ d
+        t[0] = d[0] - d[2];
+        t[1] = d[1] + d[2];
+        t[2] = d[2] - d[1];
+        t[3] = d[1] - d[3];
+    }
+    static void output(const Vec16* u, Vec16* y) {  // y = Aᵀ u
+        y[0] = u[0] + u[1] + u[2];
+        y[1] = u[1] - u[2] - u[3];
+    }
+    static void adjoint(const Vec16* g, Vec16* u) {  // u = A g, the transpose of output()
+        u[0] = g[0];
+        u[1] = g[0] + g[1];
+        u[2] = g[0] - g[1];
+        u[3] = -g[1];
+    }
+};
+
+// F(4×4, 3×3): 4×4 outputs from a 6×6 patch (the matrices of the header).
+struct F4 {
+    static constexpr int m = 4, alpha = 6;
+    static constexpr float G[alpha][3] = {{1.f / 4, 0, 0},          {-1.f / 6, -1.f / 6, -1.f / 6},
+                                          {-1.f / 6, 1.f / 6, -1.f / 6}, {1.f / 24, 1.f / 12, 1.f / 6},
+                                          {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
+    static void input(const Vec16* d, Vec16* t) {
+        const Vec16 a = d[4] - 4 * d[2], b = d[3] - 4 * d[1];  // shared by rows 1–2
+        const Vec16 c = d[4] - d[2], e = 2 * (d[3] - d[1]);    // shared by rows 3–4
+        t[0] = 4 * d[0] - 5 * d[2] + d[4];
+        t[1] = a + b;
+        t[2] = a - b;
+        t[3] = c + e;
+        t[4] = c - e;
+        t[5] = 4 * d[1] - 5 * d[3] + d[5];
+    }
+    static void output(const Vec16* u, Vec16* y) {
+        const Vec16 p1 = u[1] + u[2], m1 = u[1] - u[2], p3 = u[3] + u[4], m3 = u[3] - u[4];
+        y[0] = u[0] + p1 + p3;
+        y[1] = m1 + 2 * m3;
+        y[2] = p1 + 4 * p3;
+        y[3] = m1 + 8 * m3 + u[5];
+    }
+    static void adjoint(const Vec16* g, Vec16* u) {
+        const Vec16 ev = g[0] + g[2], od = g[1] + g[3];              // for the ±1 rows
+        const Vec16 ev2 = g[0] + 4 * g[2], od2 = 2 * g[1] + 8 * g[3];  // for the ±2 rows
+        u[0] = g[0];
+        u[1] = ev + od;
+        u[2] = ev - od;
+        u[3] = ev2 + od2;
+        u[4] = ev2 - od2;
+        u[5] = g[3];
+    }
+};
+
+// ---- two-dimensional transforms (16 channels at a time, in the vector lanes) ----------------------------------
+
+// V = Bᵀ d B for the α×α patch of x (H, W, C) whose top-left is (h0, w0) (may be −1; outside reads as zero),
 // for channels c0 … c0 + 15. Writes V[ξ] to v + ξ·v_step. Interior patches (no bounds tests) get their own
-// instantiation: with one shared body the compiler kept the 16 loaded vectors on the stack.
-template <bool Interior>
+// instantiation: with one shared body the compiler kept the loaded vectors on the stack.
+template <class F, bool Interior>
 inline __attribute__((always_inline)) void input_transform_patch(const float* x, int64_t H, int64_t W, int64_t C,
                                                                  int64_t h0, int64_t w0, int64_t c0, float* v,
                                                                  int64_t v_step) {
+    constexpr int A = F::alpha;
     const float* p = x + (h0 * W + w0) * C + c0;
-    Vec16 t[4][4];  // Bᵀ d, one column j of d at a time
-    for (int j = 0; j < 4; ++j) {
-        Vec16 d[4];
-        for (int i = 0; i < 4; ++i) {
+    Vec16 t[A][A];  // Bᵀ d, one column j of d at a time
+    for (int j = 0; j < A; ++j) {
+        Vec16 d[A], col[A];
+        for (int i = 0; i < A; ++i) {
             const int64_t h = h0 + i, w = w0 + j;
             d[i] = Interior || (h >= 0 && h < H && w >= 0 && w < W) ? load16(p + (i * W + j) * C) : Vec16{};
         }
-        t[0][j] = d[0] - d[2];
-        t[1][j] = d[1] + d[2];
-        t[2][j] = d[2] - d[1];
-        t[3][j] = d[1] - d[3];
+        F::input(d, col);
+        for (int i = 0; i < A; ++i) t[i][j] = col[i];
     }
-    for (int i = 0; i < 4; ++i) {  // (Bᵀ d) B
-        store16(v + (i * 4 + 0) * v_step, t[i][0] - t[i][2]);
-        store16(v + (i * 4 + 1) * v_step, t[i][1] + t[i][2]);
-        store16(v + (i * 4 + 2) * v_step, t[i][2] - t[i][1]);
-        store16(v + (i * 4 + 3) * v_step, t[i][1] - t[i][3]);
+    for (int i = 0; i < A; ++i) {  // (Bᵀ d) B: the same transform along each row
+        Vec16 row[A];
+        F::input(t[i], row);
+        for (int j = 0; j < A; ++j) store16(v + (i * A + j) * v_step, row[j]);
     }
 }
 // V = Bᵀ d B for any patch: picks the instantiation without bounds tests when the patch lies inside the image.
+template <class F>
 void input_transform(const float* x, int64_t H, int64_t W, int64_t C, int64_t h0, int64_t w0, int64_t c0,
                      float* v, int64_t v_step) {
-    if (h0 >= 0 && w0 >= 0 && h0 + 4 <= H && w0 + 4 <= W)
-        input_transform_patch<true>(x, H, W, C, h0, w0, c0, v, v_step);
+    if (h0 >= 0 && w0 >= 0 && h0 + F::alpha <= H && w0 + F::alpha <= W)
+        input_transform_patch<F, true>(x, H, W, C, h0, w0, c0, v, v_step);
     else
-        input_transform_patch<false>(x, H, W, C, h0, w0, c0, v, v_step);
+        input_transform_patch<F, false>(x, H, W, C, h0, w0, c0, v, v_step);
 }
 
-// Y = Aᵀ M A (2×2) for output channels k0 … k0 + 15 of the tile at (oh, ow) of y (OH, OW, K), plus bias;
-// outputs past OH or OW are dropped. M[ξ] (those 16 channels) is read from m + ξ·m_step.
-void output_transform(const float* m, int64_t m_step, const float* bias, float* y, int64_t OH, int64_t OW,
+// Y = Aᵀ M A (m×m) for output channels k0 … k0 + 15 of the tile at (oh, ow) of y (OH, OW, K), plus bias;
+// outputs past OH or OW are dropped. M[ξ] (those 16 channels) is read from mm + ξ·m_step.
+template <class F>
+void output_transform(const float* mm, int64_t m_step, const float* bias, float* y, int64_t OH, int64_t OW,
                       int64_t K, int64_t oh, int64_t ow, int64_t k0) {
-    Vec16 t[2][4];  // Aᵀ M
-    for (int j = 0; j < 4; ++j) {
-        const Vec16 m0 = load16(m + (0 * 4 + j) * m_step), m1 = load16(m + (1 * 4 + j) * m_step);
-        const Vec16 m2 = load16(m + (2 * 4 + j) * m_step), m3 = load16(m + (3 * 4 + j) * m_step);
-        t[0][j] = m0 + m1 + m2;
-        t[1][j] = m1 - m2 - m3;
+    constexpr int A = F::alpha, m = F::m;
+    Vec16 t[m][A];  // Aᵀ M
+    for (int j = 0; j < A; ++j) {
+        Vec16 col[A], out[m];
+        for (int i = 0; i < A; ++i) col[i] = load16(mm + (i * A + j) * m_step);
+        F::output(col, out);
+        for (int i = 0; i < m; ++i) t[i][j] = out[i];
     }
     const Vec16 b = bias ? load16(bias + k0) : Vec16{};
-    for (int i = 0; i < 2 && oh + i < OH; ++i) {
+    for (int i = 0; i < m && oh + i < OH; ++i) {
+        Vec16 out[m];
+        F::output(t[i], out);
         float* row = y + ((oh + i) * OW + ow) * K + k0;
-        store16(row, t[i][0] + t[i][1] + t[i][2] + b);
-        if (ow + 1 < OW) store16(row + K, t[i][1] - t[i][2] - t[i][3] + b);
+        for (int j = 0; j < m && ow + j < OW; ++j) store16(row + j * K, out[j] + b);
     }
 }
 
 // ∂L/∂M = A ∂L/∂Y Aᵀ: the adjoint of output_transform, for output channels k0 … k0 + 15 of the tile at (oh, ow)
 // of dy (OH, OW, K); gradients of outputs past OH or OW are zero (the forward pass dropped them).
-void output_adjoint(const float* dy, int64_t OH, int64_t OW, int64_t K, int64_t oh, int64_t ow, int64_t k0, float* m,
-                    int64_t m_step) {
-    Vec16 g[2][2];
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 2; ++j)
-            g[i][j] = oh + i < OH && ow + j < OW ? load16(dy + ((oh + i) * OW + ow + j) * K + k0) : Vec16{};
-    // A = Aᵀᵀ: rows (1, 0), (1, 1), (1, −1), (0, −1).
-    Vec16 t[4][2];  // A ∂L/∂Y
-    for (int j = 0; j < 2; ++j) {
-        t[0][j] = g[0][j];
-        t[1][j] = g[0][j] + g[1][j];
-        t[2][j] = g[0][j] - g[1][j];
-        t[3][j] = -g[1][j];
+template <class F>
+void output_adjoint(const float* dy, int64_t OH, int64_t OW, int64_t K, int64_t oh, int64_t ow, int64_t k0,
+                    float* mm, int64_t m_step) {
+    constexpr int A = F::alpha, m = F::m;
+    Vec16 t[A][m];  // A ∂L/∂Y
+    for (int j = 0; j < m; ++j) {
+        Vec16 g[m], col[A];
+        for (int i = 0; i < m; ++i)
+            g[i] = oh + i < OH && ow + j < OW ? load16(dy + ((oh + i) * OW + ow + j) * K + k0) : Vec16{};
+        F::adjoint(g, col);
+        for (int i = 0; i < A; ++i) t[i][j] = col[i];
     }
-    for (int i = 0; i < 4; ++i) {  // (A ∂L/∂Y) Aᵀ
-        store16(m + (i * 4 + 0) * m_step, t[i][0]);
-        store16(m + (i * 4 + 1) * m_step, t[i][0] + t[i][1]);
-        store16(m + (i * 4 + 2) * m_step, t[i][0] - t[i][1]);
-        store16(m + (i * 4 + 3) * m_step, -t[i][1]);
+    for (int i = 0; i < A; ++i) {  // (A ∂L/∂Y) Aᵀ
+        Vec16 row[A];
+        F::adjoint(t[i], row);
+        for (int j = 0; j < A; ++j) store16(mm + (i * A + j) * m_step, row[j]);
     }
 }
 
 // U = G g Gᵀ for every (k, c), packed [ξ][k / 16][c][16] — output channels in the lanes, as the products read them.
+template <class F>
 Tensor transform_filters(const float* w, int64_t K, int64_t C) {
-    Tensor packed = Tensor::empty({16 * K * C});
+    constexpr int A = F::alpha;
+    Tensor packed = Tensor::empty({A * A * K * C});
     float* p = packed.data();
     for (int64_t k = 0; k < K; ++k)
         for (int64_t c = 0; c < C; ++c) {
             const float* g = w + (k * C + c) * 9;
-            float t[4][3];  // G g
-            for (int i = 0; i < 4; ++i)
+            float t[A][3];  // G g
+            for (int i = 0; i < A; ++i)
                 for (int b = 0; b < 3; ++b)
-                    t[i][b] = G[i][0] * g[0 * 3 + b] + G[i][1] * g[1 * 3 + b] + G[i][2] * g[2 * 3 + b];
-            for (int i = 0; i < 4; ++i)
-                for (int j = 0; j < 4; ++j)
-                    p[(((i * 4 + j) * (K / kLanes) + k / kLanes) * C + c) * kLanes + k % kLanes] =
-                        t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+                    t[i][b] = F::G[i][0] * g[0 * 3 + b] + F::G[i][1] * g[1 * 3 + b] + F::G[i][2] * g[2 * 3 + b];
+            for (int i = 0; i < A; ++i)
+                for (int j = 0; j < A; ++j)
+                    p[(((i * A + j) * (K / kLanes) + k / kLanes) * C + c) * kLanes + k % kLanes] =
+                        t[i][0] * F::G[j][0] + t[i][1] * F::G[j][1] + t[i][2] * F::G[j][2];
         }
     return packed;
 }
@@ -278,21 +351,23 @@ void thread_range(int64_t count, int t, int T, int64_t& b0, int64_t& b1) {
     b1 = count * (t + 1) / T;
 }
 
-// Forward on raw arrays: y (N, H, W, K) = x (N, H, W, C) ⋆ filters (+ bias), U = transform_filters(…).
+// Forward on raw arrays: y (N, H, W, K) = x (N, H, W, C) ⋆ filters (+ bias), U = transform_filters<F>(…).
+template <class F>
 void winograd_forward(int64_t N, int64_t H, int64_t W, int64_t C, int64_t K, const float* x, const float* U,
                       const float* bias, float* y) {
-    const TileGrid grid{(H + 1) / 2, (W + 1) / 2};
+    constexpr int A2 = F::alpha * F::alpha;  // products per tile
+    const TileGrid grid{(H + F::m - 1) / F::m, (W + F::m - 1) / F::m, F::m};
     const int64_t tiles = N * grid.TH * grid.TW, blocks = (tiles + kTiles - 1) / kTiles;
     const int64_t kb = K / kLanes;
     const int V = kb % 2 == 0 ? 2 : 1;
     const int T = omp_get_max_threads();
-    const int64_t per_thread = 16 * kTiles * (C + K);
+    const int64_t per_thread = A2 * kTiles * (C + K);
     Tensor scratch = Tensor::empty({T * per_thread});
 #pragma omp parallel num_threads(T)
     {
         const int t = omp_get_thread_num();
         float* vbuf = scratch.data() + t * per_thread;  // V[ξ][tile][C]
-        float* mbuf = vbuf + 16 * kTiles * C;             // M[ξ][tile][K]
+        float* mbuf = vbuf + A2 * kTiles * C;             // M[ξ][tile][K]
         int64_t b0, b1;
         thread_range(blocks, t, omp_get_num_threads(), b0, b1);
         for (int64_t b = b0; b < b1; ++b) {
@@ -301,10 +376,10 @@ void winograd_forward(int64_t N, int64_t H, int64_t W, int64_t C, int64_t K, con
             grid.list(first, count, tile);
             for (int64_t i = 0; i < count; ++i)
                 for (int64_t c0 = 0; c0 < C; c0 += kLanes)
-                    input_transform(x + tile[i].n * H * W * C, H, W, C, tile[i].oh - 1, tile[i].ow - 1, c0,
-                                    vbuf + i * C + c0, kTiles * C);
+                    input_transform<F>(x + tile[i].n * H * W * C, H, W, C, tile[i].oh - 1, tile[i].ow - 1, c0,
+                                       vbuf + i * C + c0, kTiles * C);
             for (int64_t k0 = 0; k0 < kb; k0 += V)
-                for (int xi = 0; xi < 16; ++xi) {
+                for (int xi = 0; xi < A2; ++xi) {
                     const float* u = U + (xi * kb + k0) * C * kLanes;
                     for (int64_t r0 = 0; r0 < count; r0 += kMaxR[V]) {
                         const int R = int(std::min<int64_t>(kMaxR[V], count - r0));
@@ -314,72 +389,32 @@ void winograd_forward(int64_t N, int64_t H, int64_t W, int64_t C, int64_t K, con
                 }
             for (int64_t i = 0; i < count; ++i)
                 for (int64_t k0 = 0; k0 < K; k0 += kLanes)
-                    output_transform(mbuf + i * K + k0, kTiles * K, bias, y + tile[i].n * H * W * K, H, W, K,
-                                     tile[i].oh, tile[i].ow, k0);
+                    output_transform<F>(mbuf + i * K + k0, kTiles * K, bias, y + tile[i].n * H * W * K, H, W, K,
+                                        tile[i].oh, tile[i].ow, k0);
         }
     }
 }
 
-}  // namespace
-
-namespace {
-bool winograd_from_environment() {
-    const char* v = std::getenv("TERN_CONV_WINOGRAD");
-    return !(v && std::atoi(v) == 0);
-}
-std::atomic<bool> winograd_on{winograd_from_environment()};
-}  // namespace
-void set_conv2d_winograd(bool on) { winograd_on = on; }
-
-bool conv2d_winograd_supports(const ConvShape& s) {
-    return s.groups == 1 && s.KH == 3 && s.KW == 3 && s.sh == 1 && s.sw == 1 && s.ph == 1 && s.pw == 1 &&
-           s.C % kLanes == 0 && s.OC % kLanes == 0;
-}
-
-bool conv2d_winograd_applies(const ConvShape& s) {
-    // Measured with bench_conv (2 threads, batch 128, the two timed alternately, GFLOP/s counted as direct FLOPs;
-    // Winograd vs direct): 16 → 16 channels at 32×32: forward 191–212 vs 148–207, backward-data 191–208 vs
-    // 136–174, backward-weight 183–192 vs 143–185; 32 → 32 at 16×16: 306–334 vs 161–222 in all three; 64 → 64 at
-    // 8×8: 244–369 vs 130–229. Two limits: the transformed filters U (16·C·OC floats, 1.8× the weights) are rebuilt
-    // on every call and re-read for every block of tiles, so they must fit in L2 (C·OC ≤ 128·128: 1 MB) — ResNet-18's
-    // 512-channel layers at batch 1 ran 1.6× slower — and there must be enough tiles to pay for building them.
-    const int64_t tiles = s.N * ((s.OH + 1) / 2) * ((s.OW + 1) / 2);
-    return winograd_on && conv2d_winograd_supports(s) && s.C * s.OC <= 128 * 128 && tiles >= 4 * kTiles;
-}
-
-void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
-    const Tensor U = transform_filters(w, s.OC, s.C);
-    winograd_forward(s.N, s.H, s.W, s.C, s.OC, x, U.data(), bias, y);
-}
-
-void conv2d_winograd_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx) {
-    // ∂L/∂x[c] = Σ_k ∂L/∂y[k] ⋆ w[k, c] rotated by 180°: a forward pass from OC to C channels.
-    Tensor flipped_t = Tensor::empty({s.C * s.OC * 9});  // from the caching allocator: no page faults per step
-    float* flipped = flipped_t.data();
-    for (int64_t k = 0; k < s.OC; ++k)
-        for (int64_t c = 0; c < s.C; ++c)
-            for (int64_t i = 0; i < 9; ++i) flipped[(c * s.OC + k) * 9 + i] = w[(k * s.C + c) * 9 + (8 - i)];
-    const Tensor U = transform_filters(flipped, s.C, s.OC);
-    winograd_forward(s.N, s.OH, s.OW, s.OC, s.C, dy, U.data(), nullptr, dx);
-}
-
-void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw) {
-    const int64_t C = s.C, K = s.OC, H = s.H, W = s.W;
-    const TileGrid grid{(H + 1) / 2, (W + 1) / 2};
-    const int64_t tiles = s.N * grid.TH * grid.TW, blocks = (tiles + kTilesWeight - 1) / kTilesWeight;
+// Backward-weight on raw arrays: dw (K, C, 3, 3) from x (N, H, W, C) and dy (N, H, W, K).
+template <class F>
+void winograd_backward_weight(int64_t N, int64_t H, int64_t W, int64_t C, int64_t K, const float* x, const float* dy,
+                              float* dw) {
+    constexpr int A = F::alpha, A2 = A * A;
+    const TileGrid grid{(H + F::m - 1) / F::m, (W + F::m - 1) / F::m, F::m};
+    const int64_t tiles = N * grid.TH * grid.TW, blocks = (tiles + kTilesWeight - 1) / kTilesWeight;
     const int64_t kb = K / kLanes;
     const int V = kb % 2 == 0 ? 2 : 1;
     const int64_t n_cblocks = (C + kMaxCB[V] - 1) / kMaxCB[V];
     const int T = omp_get_max_threads();
-    const int64_t du_size = 16 * C * K;  // ∂L/∂U[ξ][c][k]
-    const int64_t per_thread = du_size + 16 * kTilesWeight * (C + K);
+    const int64_t du_size = A2 * C * K;  // ∂L/∂U[ξ][c][k]
+    const int64_t per_thread = du_size + A2 * kTilesWeight * (C + K);
     Tensor scratch = Tensor::empty({T * per_thread});
 #pragma omp parallel num_threads(T)
     {
         const int t = omp_get_thread_num();
         float* du = scratch.data() + t * per_thread;
         float* vbuf = du + du_size;                      // V[ξ][tile][C]
-        float* mbuf = vbuf + 16 * kTilesWeight * C;      // ∂L/∂M[ξ][tile][K]
+        float* mbuf = vbuf + A2 * kTilesWeight * C;      // ∂L/∂M[ξ][tile][K]
         std::memset(du, 0, sizeof(float) * size_t(du_size));
         int64_t b0, b1;
         thread_range(blocks, t, omp_get_num_threads(), b0, b1);
@@ -390,13 +425,13 @@ void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const f
             for (int64_t i = 0; i < count; ++i) {
                 const Tile& q = tile[i];
                 for (int64_t c0 = 0; c0 < C; c0 += kLanes)
-                    input_transform(x + q.n * H * W * C, H, W, C, q.oh - 1, q.ow - 1, c0, vbuf + i * C + c0,
-                                    kTilesWeight * C);
+                    input_transform<F>(x + q.n * H * W * C, H, W, C, q.oh - 1, q.ow - 1, c0, vbuf + i * C + c0,
+                                       kTilesWeight * C);
                 for (int64_t k0 = 0; k0 < K; k0 += kLanes)
-                    output_adjoint(dy + q.n * H * W * K, H, W, K, q.oh, q.ow, k0, mbuf + i * K + k0,
-                                   kTilesWeight * K);
+                    output_adjoint<F>(dy + q.n * H * W * K, H, W, K, q.oh, q.ow, k0, mbuf + i * K + k0,
+                                      kTilesWeight * K);
             }
-            for (int xi = 0; xi < 16; ++xi)
+            for (int xi = 0; xi < A2; ++xi)
                 for (int64_t cbi = 0; cbi < n_cblocks; ++cbi) {
                     const int64_t c0 = C * cbi / n_cblocks, c1 = C * (cbi + 1) / n_cblocks;
                     for (int64_t k0 = 0; k0 < kb; k0 += V)
@@ -414,18 +449,94 @@ void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const f
     }
     for (int64_t k = 0; k < K; ++k)
         for (int64_t c = 0; c < C; ++c) {
-            float t[4][3];  // ∂L/∂U G
-            for (int i = 0; i < 4; ++i)
+            float t[A][3];  // ∂L/∂U G
+            for (int i = 0; i < A; ++i)
                 for (int b = 0; b < 3; ++b) {
                     float sum = 0;
-                    for (int j = 0; j < 4; ++j) sum += total[((i * 4 + j) * C + c) * K + k] * G[j][b];
+                    for (int j = 0; j < A; ++j) sum += total[((i * A + j) * C + c) * K + k] * F::G[j][b];
                     t[i][b] = sum;
                 }
             for (int a = 0; a < 3; ++a)
-                for (int b = 0; b < 3; ++b)
-                    dw[((k * C + c) * 3 + a) * 3 + b] = G[0][a] * t[0][b] + G[1][a] * t[1][b] + G[2][a] * t[2][b] +
-                                                        G[3][a] * t[3][b];
+                for (int b = 0; b < 3; ++b) {
+                    float sum = 0;
+                    for (int i = 0; i < A; ++i) sum += F::G[i][a] * t[i][b];
+                    dw[((k * C + c) * 3 + a) * 3 + b] = sum;
+                }
         }
+}
+
+// TERN_CONV_WINOGRAD: 0 switches Winograd off, 2 or 4 forces that tile size, anything else (or unset) lets
+// conv2d_winograd_tile choose.
+int winograd_mode_from_environment() {
+    const char* v = std::getenv("TERN_CONV_WINOGRAD");
+    if (!v) return 1;
+    const int mode = std::atoi(v);
+    return mode == 0 || mode == 2 || mode == 4 ? mode : 1;
+}
+const int winograd_env_mode = winograd_mode_from_environment();
+std::atomic<bool> winograd_on{winograd_env_mode != 0};
+
+}  // namespace
+
+void set_conv2d_winograd(bool on) { winograd_on = on; }
+
+bool conv2d_winograd_supports(const ConvShape& s) {
+    return s.groups == 1 && s.KH == 3 && s.KW == 3 && s.sh == 1 && s.sw == 1 && s.ph == 1 && s.pw == 1 &&
+           s.C % kLanes == 0 && s.OC % kLanes == 0;
+}
+
+int conv2d_winograd_tile(const ConvShape& s) {
+    if (winograd_env_mode == 2 || winograd_env_mode == 4) return winograd_env_mode;
+    // F(4×4) does 36/16 products per 2×2 outputs less than F(2×2) (0.56×) for about the same transform work, but
+    // its transformed filters are 2.25× larger (36·C·OC floats, rebuilt per call and re-read per block) and there
+    // are 4× fewer tiles to share between the threads. Measured (2 threads, F(2×2) time / F(4×4) time, forward /
+    // backward-data / backward-weight): batch 128: 16 ch 32×32 1.42 / 1.42 / 1.52, 32 ch 16×16 1.41 / 1.51 / 1.42,
+    // 64 ch 8×8 1.13 / 1.14 / 1.21; ResNet-18 shapes at batch 16: 64 ch 56×56 1.43 / 1.44 / 1.24, 128 ch 28×28
+    // 1.17 / 1.14 / 1.00, 128 ch 14×14 0.83 / 0.83 / 0.57; small batches lose: 64 ch 56×56 batch 1 0.87 / 0.86 /
+    // 0.99, 64 ch 8×8 batch 8 0.68 / 0.67 / 0.58. Hence F(4×4) up to 64 × 64 channels with at least 512 tiles.
+    const int64_t tiles4 = s.N * ((s.OH + 3) / 4) * ((s.OW + 3) / 4);
+    return s.C * s.OC <= 64 * 64 && tiles4 >= 512 ? 4 : 2;
+}
+
+bool conv2d_winograd_applies(const ConvShape& s) {
+    // Measured with bench_conv (2 threads, batch 128, the two timed alternately, GFLOP/s counted as direct FLOPs;
+    // Winograd F(2×2) vs direct): 16 → 16 channels at 32×32: forward 191–212 vs 148–207, backward-data 191–208 vs
+    // 136–174, backward-weight 183–192 vs 143–185; 32 → 32 at 16×16: 306–334 vs 161–222 in all three; 64 → 64 at
+    // 8×8: 244–369 vs 130–229. Two limits: the transformed filters U (16·C·OC floats, 1.8× the weights) are rebuilt
+    // on every call and re-read for every block of tiles, so they must fit in L2 (C·OC ≤ 128·128: 1 MB) — ResNet-18's
+    // 512-channel layers at batch 1 ran 1.6× slower — and there must be enough tiles to pay for building them.
+    const int64_t tiles = s.N * ((s.OH + 1) / 2) * ((s.OW + 1) / 2);
+    return winograd_on && conv2d_winograd_supports(s) && s.C * s.OC <= 128 * 128 && tiles >= 4 * kTiles;
+}
+
+void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
+                             int tile) {
+    if ((tile ? tile : conv2d_winograd_tile(s)) == 4)
+        winograd_forward<F4>(s.N, s.H, s.W, s.C, s.OC, x, transform_filters<F4>(w, s.OC, s.C).data(), bias, y);
+    else
+        winograd_forward<F2>(s.N, s.H, s.W, s.C, s.OC, x, transform_filters<F2>(w, s.OC, s.C).data(), bias, y);
+}
+
+void conv2d_winograd_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, int tile) {
+    // ∂L/∂x[c] = Σ_k ∂L/∂y[k] ⋆ w[k, c] rotated by 180°: a forward pass from OC to C channels.
+    Tensor flipped_t = Tensor::empty({s.C * s.OC * 9});  // from the caching allocator: no page faults per step
+    float* flipped = flipped_t.data();
+    for (int64_t k = 0; k < s.OC; ++k)
+        for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t i = 0; i < 9; ++i) flipped[(c * s.OC + k) * 9 + i] = w[(k * s.C + c) * 9 + (8 - i)];
+    if ((tile ? tile : conv2d_winograd_tile(s)) == 4)
+        winograd_forward<F4>(s.N, s.OH, s.OW, s.OC, s.C, dy, transform_filters<F4>(flipped, s.C, s.OC).data(),
+                             nullptr, dx);
+    else
+        winograd_forward<F2>(s.N, s.OH, s.OW, s.OC, s.C, dy, transform_filters<F2>(flipped, s.C, s.OC).data(),
+                             nullptr, dx);
+}
+
+void conv2d_winograd_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw, int tile) {
+    if ((tile ? tile : conv2d_winograd_tile(s)) == 4)
+        winograd_backward_weight<F4>(s.N, s.H, s.W, s.C, s.OC, x, dy, dw);
+    else
+        winograd_backward_weight<F2>(s.N, s.H, s.W, s.C, s.OC, x, dy, dw);
 }
 
 }  // namespace tern::kernels

@@ -70,9 +70,8 @@ int main(int argc, char** argv) try {
         const bool wino = kernels::conv2d_winograd_supports(s);
         auto direct = [](std::function<void()> fn) -> std::function<void()> {
             return [fn] {
-                kernels::set_conv2d_winograd(false);
+                const kernels::WinogradScope off(false);
                 fn();
-                kernels::set_conv2d_winograd(true);
             };
         };
         std::vector<std::function<void()>> fwd = {

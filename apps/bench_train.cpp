@@ -74,7 +74,7 @@ struct Setup {
 };
 
 int main(int argc, char** argv) try {
-    prefer_passive_openmp_wait(argv);
+    prefer_openmp_wait_policy_by_load(argv);  // spin if alone, sleep if not (apps/runtime.h)
     Flags flags(argc, argv, "bench_train: time a training step of a model on synthetic data");
     const std::string model_name = flags.get_string("model", "resnet20", "model name (see models/registry.h)");
     const int64_t batch = flags.get_int("batch", 128, "batch size");
@@ -135,6 +135,7 @@ int main(int argc, char** argv) try {
     std::printf("%s, batch %lld, %d threads, quant %s, act-bits %lld, %lld steps after %lld warm-up\n",
                 model_name.c_str(), (long long)batch, num_threads(), quant.c_str(), (long long)act_bits,
                 (long long)steps, (long long)warmup);
+    std::printf("%s\n", openmp_wait_policy_note().c_str());
     std::printf("step: median %.1f ms  (p10 %.1f, p90 %.1f)\n", median * 1e3, p10 * 1e3, p90 * 1e3);
     std::printf("throughput: %.0f img/s   epoch of 50k images: %.1f s\n", ips, 50000.0 / ips);
     std::printf("time by op kind (%% of step wall time):\n");
@@ -157,7 +158,7 @@ int main(int argc, char** argv) try {
                     fp32_median * 1e3, median / fp32_median);
     }
     nlohmann::json j = {{"model", model_name}, {"batch", batch}, {"threads", num_threads()}, {"quant", quant},
-                        {"act_bits", act_bits},
+                        {"act_bits", act_bits}, {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "default"},
                         {"median_ms", median * 1e3}, {"p10_ms", p10 * 1e3}, {"p90_ms", p90 * 1e3},
                         {"img_per_s", ips}, {"epoch_50k_s", 50000.0 / ips}, {"faults_per_step", faults_per_step},
                         {"peak_rss_mb", peak_rss_mb()}, {"split_s_per_step", split}};

@@ -171,7 +171,7 @@ void export_model(Module& model, const std::string& model_name, const std::strin
 }  // namespace
 
 int main(int argc, char** argv) try {
-    prefer_passive_openmp_wait(argv);
+    prefer_openmp_wait_policy_by_load(argv);  // spin if alone, sleep if not (apps/runtime.h)
     Flags f(argc, argv, "train_cifar: train or evaluate a ResNet on CIFAR-10/100 (see README.md)");
     const std::string data_dir = f.get_string("data", default_data_dir(), "CIFAR binary folder (default $CIFAR10_DIR)");
     const std::string dataset = f.get_string("dataset", "cifar10", "cifar10 | cifar100");
@@ -424,6 +424,7 @@ int main(int argc, char** argv) try {
     std::printf("%s on %s: %lld epochs × %lld steps of %lld, %d threads; writing to %s\n", model_name.c_str(),
                 train_set.describe().c_str(), (long long)epochs, (long long)steps_per_epoch, (long long)batch,
                 num_threads(), out.c_str());
+    std::printf("%s\n", openmp_wait_policy_note().c_str());
 
     model->train();
     ProgressLine progress;

@@ -84,10 +84,7 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 TEST_CASE("fast conv kernels equal the reference on odd shapes") {
     using kernels::ConvShape;
     // The direct kernels: Winograd (tested below) would otherwise take the stride-1 3×3 shapes.
-    struct DirectKernels {
-        DirectKernels() { kernels::set_conv2d_winograd(false); }
-        ~DirectKernels() { kernels::set_conv2d_winograd(true); }
-    } direct;
+    const kernels::WinogradScope direct(false);
     struct S {
         int64_t N, H, W, C, OC, K, stride, pad, groups;
     };
@@ -171,9 +168,10 @@ TEST_CASE("Winograd conv kernels equal the reference on odd shapes") {
     CHECK(kernels::conv2d_winograd_applies(ConvShape::make(128, 32, 32, 16, 16, 3, 3, 1, 1, 1, 1, 1)));
     CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(1, 4, 4, 32, 32, 3, 3, 1, 1, 1, 1, 1)));    // 4 tiles
     CHECK_FALSE(kernels::conv2d_winograd_applies(ConvShape::make(64, 7, 7, 512, 512, 3, 3, 1, 1, 1, 1, 1)));  // U: 16 MB
-    kernels::set_conv2d_winograd(false);
-    CHECK_FALSE(kernels::conv2d_winograd_applies(wide));
-    kernels::set_conv2d_winograd(true);
+    {
+        const kernels::WinogradScope off(false);
+        CHECK_FALSE(kernels::conv2d_winograd_applies(wide));
+    }
 }
 
 TEST_CASE("depthwise conv kernels equal the reference on odd shapes") {

@@ -59,6 +59,15 @@ bool conv2d_winograd_supports(const ConvShape& s);
 bool conv2d_winograd_applies(const ConvShape& s);
 int conv2d_winograd_tile(const ConvShape& s);
 void set_conv2d_winograd(bool on);
+bool conv2d_winograd_enabled();
+// Switches Winograd on or off for a scope (tests, benchmarks) and restores the previous setting after it.
+struct WinogradScope {
+    explicit WinogradScope(bool on) : previous(conv2d_winograd_enabled()) { set_conv2d_winograd(on); }
+    ~WinogradScope() { set_conv2d_winograd(previous); }
+    WinogradScope(const WinogradScope&) = delete;
+    WinogradScope& operator=(const WinogradScope&) = delete;
+    bool previous;
+};
 void conv2d_winograd_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
                              int tile = 0);
 void conv2d_winograd_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx, int tile = 0);

@@ -10,6 +10,22 @@
 
 namespace tern {
 
+namespace {
+// Σ f(i) over i < n in double, with 8 independent partial sums: one running sum would make every addition wait
+// for the previous one (4 cycles each); 8 lanes let the compiler use one vector of doubles. These loops run on
+// every weight of every layer in every step, so they are written to be fast (a serial version cost ~4 % of a
+// ResNet-20 step).
+template <class F>
+double sum_of(int64_t n, F f) {
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) part[j] += f(i + j);
+    for (; i < n; ++i) part[0] += f(i);
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+}  // namespace
+
 TgaQuantizer::TgaQuantizer(const Tensor& w, TgaOptions o) : options(o) {
     const Tensor wc = contiguous_data(w);
     double max_abs = 0;
@@ -23,11 +39,8 @@ TgaQuantizer::Terms TgaQuantizer::terms(const Tensor& w_in) const {
     const float* p = w.data();
     const int64_t n = w.numel();
     TERN_CHECK(n >= 2, "TGA: a layer needs at least 2 weights");
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) s += p[i];
-    const double mu = s / double(n);
-    double ss = 0;
-    for (int64_t i = 0; i < n; ++i) ss += (p[i] - mu) * (p[i] - mu);
+    const double mu = sum_of(n, [p](int64_t i) { return double(p[i]); }) / double(n);
+    const double ss = sum_of(n, [p, mu](int64_t i) { return (double(p[i]) - mu) * (double(p[i]) - mu); });
     const double sigma = std::sqrt(ss / double(n - 1));
     const double d = std::fabs(double(delta.data()[0]));
     const double delta_c = std::min(std::max(d, 0.0), 3.0 * sigma);   // Eq. (9)
@@ -36,15 +49,20 @@ TgaQuantizer::Terms TgaQuantizer::terms(const Tensor& w_in) const {
     return {mu, sigma, delta_c, alpha, S, !(d > 0 && d < 3.0 * sigma)};
 }
 
+// Tern(w) (Eq. 11) into `codes`, and S·Tern(w) (Eq. 2) into `scaled` if it is not null: one pass.
+static void ternarize(const float* w, int64_t n, const TgaQuantizer::Terms& t, float* codes, float* scaled) {
+    const float hi = float(t.mu + t.delta_c), lo = float(t.mu - t.delta_c), S = float(t.S);
+    for (int64_t i = 0; i < n; ++i) {
+        const float c = w[i] > hi ? 1.f : (w[i] < lo ? -1.f : 0.f);  // Eq. (11)
+        codes[i] = c;
+        if (scaled) scaled[i] = S * c;
+    }
+}
+
 Tensor TgaQuantizer::codes(const Tensor& w_in) {
-    const Terms t = terms(w_in);
     const Tensor w = contiguous_data(w_in);
     Tensor c = Tensor::empty(w.shape());
-    const float hi = float(t.mu + t.delta_c), lo = float(t.mu - t.delta_c);
-    for (int64_t i = 0; i < w.numel(); ++i) {
-        const float v = w.data()[i];
-        c.data()[i] = v > hi ? 1.f : (v < lo ? -1.f : 0.f);              // Eq. (11)
-    }
+    ternarize(w.data(), w.numel(), terms(w), c.data(), nullptr);
     return c;
 }
 
@@ -52,21 +70,19 @@ Tensor TgaQuantizer::scales(const Tensor& w) { return Tensor::full({w.size(0)}, 
 
 Tensor TgaQuantizer::forward(const Tensor& w_in) {
     ProfileScope scope(OpKind::Quantizer);
-    const Terms t = terms(w_in);
-    const Tensor tern = codes(w_in);
-    Tensor out = Tensor::empty(tern.shape());
-    const int64_t n = tern.numel();
-    for (int64_t i = 0; i < n; ++i) out.data()[i] = float(t.S) * tern.data()[i];  // w' = S·Tern(w), Eq. (2)
+    const Tensor w = contiguous_data(w_in);
+    const Terms t = terms(w);
+    Tensor tern = Tensor::empty(w.shape()), out = Tensor::empty(w.shape());
+    ternarize(w.data(), w.numel(), t, tern.data(), out.data());  // w' = S·Tern(w), Eq. (2)
 
     record(out, "tga_quantize", {w_in, delta},
-           [t, tern, w = contiguous_data(w_in).detach(), o = options, delta_sign = delta.data()[0] >= 0 ? 1.0 : -1.0](
+           [t, tern, w = w.detach(), o = options, delta_sign = delta.data()[0] >= 0 ? 1.0 : -1.0](
                const Tensor& g) {
                ProfileScope scope(OpKind::Quantizer);
                const int64_t n = g.numel();
                const float* pg = g.data();
                const float* pt = tern.data();
-               double G = 0;  // ∂L/∂S = Σ ∂L/∂w'_i · Tern_i
-               for (int64_t i = 0; i < n; ++i) G += double(pg[i]) * pt[i];
+               const double G = sum_of(n, [pg, pt](int64_t i) { return double(pg[i]) * pt[i]; });  // ∂L/∂S
 
                // ∂L/∂w: the STE through Tern, (S · 1/S) = 1 with gradient correctness, S without it.
                Tensor gw = Tensor::empty(g.shape());

@@ -5,15 +5,14 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/kernels/double_sum.h"
 #include "core/profiler.h"
 
 namespace tern {
 
 namespace {
 double row_norm(const float* w, int64_t n) {
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) s += double(w[i]) * w[i];
-    return std::sqrt(s);
+    return std::sqrt(kernels::double_sum(n, [w](int64_t i) { return double(w[i]) * w[i]; }));
 }
 }  // namespace
 
@@ -30,9 +29,9 @@ Tensor l2_normalize_backward(const Tensor& w_in, const Tensor& g_in) {
             for (int64_t i = 0; i < n; ++i) o[i] = 0.f;
             continue;
         }
-        double dot = 0;  // w̃·g
-        for (int64_t i = 0; i < n; ++i) dot += double(wr[i]) / norm * gr[i];
-        for (int64_t i = 0; i < n; ++i) o[i] = float((gr[i] - double(wr[i]) / norm * dot) / norm);  // Eq. (21)
+        const double dot = kernels::double_sum(n, [wr, gr](int64_t i) { return double(wr[i]) * gr[i]; }) / norm;  // w̃·g
+        const double inv = 1.0 / norm, w_scale = dot / (norm * norm);
+        for (int64_t i = 0; i < n; ++i) o[i] = float(gr[i] * inv - double(wr[i]) * w_scale);  // Eq. (21)
     }
     return out;
 }
@@ -46,7 +45,8 @@ Tensor l2_normalize_rows(const Tensor& w_in) {
     for (int64_t r = 0; r < rows; ++r) {
         const float* wr = w.data() + r * n;
         const double norm = row_norm(wr, n);
-        for (int64_t i = 0; i < n; ++i) out.data()[r * n + i] = norm > 0 ? float(wr[i] / norm) : 0.f;  // Eq. (17)
+        const float inv = norm > 0 ? float(1.0 / norm) : 0.f;
+        for (int64_t i = 0; i < n; ++i) out.data()[r * n + i] = wr[i] * inv;  // Eq. (17)
     }
     record(out, "l2_normalize_rows", {w_in}, [w = w.detach()](const Tensor& g) {
         return std::vector<Tensor>{l2_normalize_backward(w, g)};

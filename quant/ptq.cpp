@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/kernels/double_sum.h"
 #include "core/ops/elementwise.h"
 #include "core/profiler.h"
 #include "quant/l2_normalize.h"
@@ -53,9 +54,8 @@ Tensor PtqQuantizer::forward(const Tensor& w) {
                Tensor gw = l2_normalize_backward(fixed ? mul(w, mask) : w, g);
                if (fixed) gw = mul(gw, mask);
                // Eq. (25), our reading (see ptq.h): ∂L/∂Δ = −Σ_{ŵ_i≠0} sign(ŵ_i)·∂L/∂w_i
-               double gd = 0;
                const float *pq = q.data(), *pg = gw.data();
-               for (int64_t i = 0; i < q.numel(); ++i) gd -= double(pq[i]) * pg[i];
+               const double gd = -kernels::double_sum(q.numel(), [pq, pg](int64_t i) { return double(pq[i]) * pg[i]; });
                return std::vector<Tensor>{gw, Tensor::full({1}, float(m * gd))};  // ∂L/∂ρ = m·∂L/∂Δ
            });
     return out;
@@ -91,11 +91,11 @@ void PtqQuantizer::prune(const Tensor& w) {
 }
 
 float PtqQuantizer::kept_mean_abs(const Tensor& wc) const {
-    double s = 0;
-    int64_t nz = 0;
-    for (int64_t i = 0; i < wc.numel(); ++i)
-        if (wc.data()[i] != 0.f && mask.data()[i] != 0.f) s += std::fabs(wc.data()[i]), ++nz;
-    return nz ? float(s / double(nz)) : 0.f;
+    const float *w = wc.data(), *m = mask.data();
+    const auto kept = [w, m](int64_t i) { return w[i] != 0.f && m[i] != 0.f; };
+    const double s = kernels::double_sum(wc.numel(), [w, kept](int64_t i) { return kept(i) ? std::fabs(double(w[i])) : 0.0; });
+    const double nz = kernels::double_sum(wc.numel(), [kept](int64_t i) { return kept(i) ? 1.0 : 0.0; });
+    return nz > 0 ? float(s / nz) : 0.f;
 }
 
 float PtqQuantizer::threshold(const Tensor& w) const {

@@ -6,25 +6,12 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/profiler.h"
+#include "core/kernels/double_sum.h"
 #include "quant/truncated_normal.h"
 
 namespace tern {
 
-namespace {
-// Σ f(i) over i < n in double, with 8 independent partial sums: one running sum would make every addition wait
-// for the previous one (4 cycles each); 8 lanes let the compiler use one vector of doubles. These loops run on
-// every weight of every layer in every step, so they are written to be fast (a serial version cost ~4 % of a
-// ResNet-20 step).
-template <class F>
-double sum_of(int64_t n, F f) {
-    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) part[j] += f(i + j);
-    for (; i < n; ++i) part[0] += f(i);
-    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-}
-}  // namespace
+using kernels::double_sum;
 
 TgaQuantizer::TgaQuantizer(const Tensor& w, TgaOptions o) : options(o) {
     const Tensor wc = contiguous_data(w);
@@ -39,8 +26,8 @@ TgaQuantizer::Terms TgaQuantizer::terms(const Tensor& w_in) const {
     const float* p = w.data();
     const int64_t n = w.numel();
     TERN_CHECK(n >= 2, "TGA: a layer needs at least 2 weights");
-    const double mu = sum_of(n, [p](int64_t i) { return double(p[i]); }) / double(n);
-    const double ss = sum_of(n, [p, mu](int64_t i) { return (double(p[i]) - mu) * (double(p[i]) - mu); });
+    const double mu = double_sum(n, [p](int64_t i) { return double(p[i]); }) / double(n);
+    const double ss = double_sum(n, [p, mu](int64_t i) { return (double(p[i]) - mu) * (double(p[i]) - mu); });
     const double sigma = std::sqrt(ss / double(n - 1));
     const double d = std::fabs(double(delta.data()[0]));
     const double delta_c = std::min(std::max(d, 0.0), 3.0 * sigma);   // Eq. (9)
@@ -82,7 +69,7 @@ Tensor TgaQuantizer::forward(const Tensor& w_in) {
                const int64_t n = g.numel();
                const float* pg = g.data();
                const float* pt = tern.data();
-               const double G = sum_of(n, [pg, pt](int64_t i) { return double(pg[i]) * pt[i]; });  // ∂L/∂S
+               const double G = double_sum(n, [pg, pt](int64_t i) { return double(pg[i]) * pt[i]; });  // ∂L/∂S
 
                // ∂L/∂w: the STE through Tern, (S · 1/S) = 1 with gradient correctness, S without it.
                Tensor gw = Tensor::empty(g.shape());

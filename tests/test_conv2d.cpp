@@ -136,7 +136,7 @@ TEST_CASE("Winograd conv kernels equal the reference on odd shapes") {
         const auto s = ConvShape::make(c.N, c.H, c.W, c.C, c.OC, 3, 3, 1, 1, 1, 1, 1);
         INFO("F(" << tile << "x" << tile << ", 3x3) N" << c.N << " H" << c.H << " W" << c.W << " C" << c.C << " OC" << c.OC);
         REQUIRE(kernels::conv2d_winograd_supports(s));
-        const double tol = tile == 2 ? 1e-5 : 1e-4;  // F(4×4)'s larger coefficients round worse (see the kernel)
+        const double tol = tile == 2 ? 1e-5 : 3e-5;  // F(4×4)'s larger coefficients round worse (measured ≤ 5e-6)
         const Tensor x = uniform({c.N, c.H, c.W, c.C}, -1, 1, ++seed);
         const Tensor w = uniform({c.OC, c.C, 3, 3}, -1, 1, ++seed);
         const Tensor b = uniform({c.OC}, -1, 1, ++seed);

@@ -37,7 +37,7 @@
 // - forward:         V from x, M = V·U per ξ, y from M by the output transform (+ bias).
 // - backward-data:   a stride-1 padding-1 3×3 convolution too: ∂L/∂x = ∂L/∂y ⋆ (w rotated 180°, channels swapped),
 //                    so it is the forward pass on ∂L/∂y with that filter.
-// - backward-weight: the forward pass's adjoint. ∂L/∂M = A ∂L/∂Y Aᵀ per tile (4×4 from 2×2), ∂L/∂U[ξ][c][k] =
+// - backward-weight: the forward pass's adjoint. ∂L/∂M = A ∂L/∂Y Aᵀ per tile (α×α from m×m), ∂L/∂U[ξ][c][k] =
 //                    Σ_tiles V[ξ][tile][c] · ∂L/∂M[ξ][tile][k], then ∂L/∂g = Gᵀ ∂L/∂U G.
 //
 // Work is cut into blocks of up to kTiles tiles (consecutive in (image, tile row, tile column) order, so a block
@@ -493,7 +493,7 @@ bool conv2d_winograd_supports(const ConvShape& s) {
 
 int conv2d_winograd_tile(const ConvShape& s) {
     if (winograd_env_mode == 2 || winograd_env_mode == 4) return winograd_env_mode;
-    // F(4×4) does 36/16 products per 2×2 outputs less than F(2×2) (0.56×) for about the same transform work, but
+    // F(4×4) needs 36 products per 16 outputs where F(2×2) needs 64 (0.56×), for about the same transform work, but
     // its transformed filters are 2.25× larger (36·C·OC floats, rebuilt per call and re-read per block) and there
     // are 4× fewer tiles to share between the threads. Measured (2 threads, F(2×2) time / F(4×4) time, forward /
     // backward-data / backward-weight): batch 128: 16 ch 32×32 1.42 / 1.42 / 1.52, 32 ch 16×16 1.41 / 1.51 / 1.42,

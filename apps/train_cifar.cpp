@@ -28,6 +28,7 @@
 #include "core/safetensors.h"
 #include "data/cifar.h"
 #include "data/loader.h"
+#include "layers/batch_norm2d.h"
 #include "models/registry.h"
 #include "optim/checkpoint.h"
 #include "optim/schedule.h"
@@ -170,6 +171,28 @@ void export_model(Module& model, const std::string& model_name, const std::strin
 
 }  // namespace
 
+// --precise-bn: BN statistics averaged over `batches` training batches (augmented as in training) with the final
+// weights (layers/batch_norm2d.h), instead of the running averages collected while the weights moved.
+void precise_batch_norm(Module& model, const Dataset& train_set, int64_t batch, int64_t batches, uint64_t seed,
+                        int workers) {
+    LoaderOptions lo;
+    lo.batch_size = batch;
+    lo.shuffle = true;
+    lo.seed = seed + 1000;  // other batches than the last epoch's
+    lo.workers = workers;
+    DataLoader loader(train_set, lo);
+    loader.start_epoch(0);
+    const int64_t used = recompute_batch_norm_statistics(
+        model,
+        [&loader](Tensor& x) {
+            auto b = loader.next();
+            if (b) x = b->images;
+            return b.has_value();
+        },
+        batches);
+    std::printf("precise BN: statistics recomputed over %lld batches of %lld\n", (long long)used, (long long)batch);
+}
+
 int main(int argc, char** argv) try {
     prefer_openmp_wait_policy_by_load(argv);  // spin if alone, sleep if not (apps/runtime.h)
     Flags f(argc, argv, "train_cifar: train or evaluate a ResNet on CIFAR-10/100 (see README.md)");
@@ -195,6 +218,7 @@ int main(int argc, char** argv) try {
     const std::string normalize = f.get_string("normalize", "cifar", "input normalization: cifar | imagenet");
     const std::string init = f.get_string("init", "", "start from these weights (.safetensors state dict)");
     const bool eval_only = f.get_bool("eval-only", false, "only evaluate (use with --init or --resume)");
+    const int64_t precise_bn = f.get_int("precise-bn", 0, "after training (or --eval-only): recompute BN statistics as the plain mean over this many training batches, then evaluate again (0: off)");
     const std::string out = f.get_string("out", "runs/train_cifar", "output folder: checkpoints, metrics.jsonl");
     const bool resume = f.get_bool("resume", false, "continue from <out>/last.safetensors");
     const std::string subset = f.get_string("eval-subset", "", "also report accuracy on test records A:B");
@@ -392,6 +416,10 @@ int main(int argc, char** argv) try {
     }
 
     if (eval_only) {
+        if (precise_bn > 0) {
+            CifarDataset train_set(load_cifar(data_dir, kind, Split::Train), {true, 4, norm});
+            precise_batch_norm(*model, train_set, batch, precise_bn, uint64_t(seed), int(workers));
+        }
         const auto t = Clock::now();
         const EvalResult r = evaluate(*model, test_set, 500, subset_begin, subset_end);
         const double secs = std::chrono::duration<double>(Clock::now() - t).count();
@@ -536,6 +564,19 @@ int main(int argc, char** argv) try {
         save_checkpoint(last_path, *model, {&opt, &threshold_opt}, info);
         if (is_best)  // a plain state dict (loadable with --init, or by PyTorch), with the info as metadata
             save_tensors(best_path, model->state_dict(), {{"tern.checkpoint", info.dump()}});
+    }
+    if (precise_bn > 0) {
+        precise_batch_norm(*model, train_set, batch, precise_bn, uint64_t(seed), int(workers));
+        const EvalResult r = evaluate(*model, test_set, 500, subset_begin, subset_end);
+        std::printf("after precise BN: test loss %.4f acc %.2f%%", r.loss, r.accuracy);
+        if (r.subset_accuracy >= 0) std::printf("  %s %.2f%%", subset_label.c_str(), r.subset_accuracy);
+        std::printf("\n");
+        json rec = {{"precise_bn_batches", precise_bn}, {"test_loss", r.loss}, {"test_acc", r.accuracy}};
+        if (r.subset_accuracy >= 0) rec["subset_acc"] = r.subset_accuracy;
+        metrics.write(rec);
+        save_tensors(out + "/final_precise_bn.safetensors", model->state_dict(),
+                     {{"tern.checkpoint", json{{"model", model_name}, {"precise_bn_batches", precise_bn},
+                                               {"test_acc", r.accuracy}}.dump()}});
     }
     if (quantized) {
         std::printf("final per-layer quantization:\n%s", format_layer_stats(qlayers).c_str());

@@ -1,6 +1,10 @@
 // layers/batch_norm2d.cpp — BatchNorm2d parameters and forward (train or eval statistics).
 #include "layers/batch_norm2d.h"
 
+#include <vector>
+
+#include "core/autograd.h"
+
 namespace tern {
 
 BatchNorm2d::BatchNorm2d(int64_t c, bool relu, float e, float m)
@@ -18,6 +22,29 @@ BatchNorm2d::BatchNorm2d(int64_t c, bool relu, float e, float m)
 Tensor BatchNorm2d::forward(const Tensor& x) {
     return batch_norm(x, weight, bias, running_mean, running_var,
                       {.training = training_, .momentum = momentum, .eps = eps, .relu = fused_relu});
+}
+
+int64_t recompute_batch_norm_statistics(Module& model, const std::function<bool(Tensor&)>& next_batch,
+                                        int64_t batches) {
+    std::vector<BatchNorm2d*> norms;
+    for (auto& [name, m] : model.named_modules())
+        if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) norms.push_back(bn);
+    std::vector<float> momentum;
+    for (BatchNorm2d* bn : norms) momentum.push_back(bn->momentum);
+    const bool was_training = model.is_training();
+    model.train(true);
+    NoGradGuard no_grad;
+    int64_t used = 0;
+    Tensor x;
+    while (used < batches && next_batch(x)) {
+        ++used;
+        // running ← (1 − 1/k)·running + (1/k)·batch: after k batches, the mean of the k batch statistics.
+        for (BatchNorm2d* bn : norms) bn->momentum = 1.f / float(used);
+        model.forward(x);
+    }
+    for (size_t i = 0; i < norms.size(); ++i) norms[i]->momentum = momentum[i];
+    model.train(was_training);
+    return used;
 }
 
 }  // namespace tern

@@ -1,5 +1,7 @@
 // layers/batch_norm2d.h — BatchNorm2d (and, on (N, C) input, BatchNorm1d): γ, β and running statistics.
 #pragma once
+#include <functional>
+
 #include "core/ops/batch_norm.h"
 #include "layers/module.h"
 
@@ -17,5 +19,14 @@ public:
     Tensor weight, bias;                // γ = 1, β = 0 at init
     Tensor running_mean, running_var;   // 0 and 1 at init
 };
+
+// "Precise BN" (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021): replaces every BatchNorm2d's running
+// statistics in `model` by the plain average of the batch statistics over `batches` batches, which `next_batch`
+// fills (returns false when out of data). The exponential average kept during training weights the last ~10
+// batches most and lags the weights, which moved while it was collected; this one is taken with the final weights.
+// Runs forward in training mode without recording gradients, then restores each module's mode and momentum.
+// Returns the number of batches used.
+int64_t recompute_batch_norm_statistics(Module& model, const std::function<bool(Tensor&)>& next_batch,
+                                        int64_t batches);
 
 }  // namespace tern

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 
+#include <cmath>
+#include <vector>
+
 #include "core/autograd.h"
 #include "core/ops/loss.h"
 #include "layers/batch_norm2d.h"
@@ -90,6 +93,35 @@ TEST_CASE("train/eval mode reaches every submodule and switches batch norm stati
     net.train();
     net.forward(x);
     CHECK(net.bn1->running_mean.to_vector() != before.to_vector());
+}
+
+TEST_CASE("precise BN sets running statistics to the plain mean of the batches' statistics") {
+    // Three batches of (4 rows × 2 channels) through a lone BatchNorm2d: afterwards running_mean is the mean of
+    // the three batch means and running_var the mean of the three unbiased batch variances, whatever they were
+    // before; the module's momentum and mode are restored.
+    BatchNorm2d bn(2);
+    bn.running_mean.fill_(5.f);
+    bn.eval();
+    std::vector<Tensor> batches = {tern::testing::uniform({4, 2}, -1, 1, 11), tern::testing::uniform({4, 2}, 0, 3, 12),
+                                   tern::testing::uniform({4, 2}, -2, 0, 13), tern::testing::uniform({4, 2}, 9, 9, 14)};
+    size_t next = 0;
+    const int64_t used = recompute_batch_norm_statistics(
+        bn, [&](Tensor& x) { return next < batches.size() ? (x = batches[next++], true) : false; }, 3);
+    CHECK(used == 3);
+    CHECK(next == 3);  // the fourth batch was not drawn
+    for (int64_t c = 0; c < 2; ++c) {
+        double mean = 0, var = 0;
+        for (int b = 0; b < 3; ++b) {
+            double m = 0, v = 0;
+            for (int64_t r = 0; r < 4; ++r) m += batches[b].data()[r * 2 + c] / 4.0;
+            for (int64_t r = 0; r < 4; ++r) v += std::pow(batches[b].data()[r * 2 + c] - m, 2) / 3.0;  // unbiased
+            mean += m / 3, var += v / 3;
+        }
+        CHECK(bn.running_mean.data()[c] == doctest::Approx(mean).epsilon(1e-5));
+        CHECK(bn.running_var.data()[c] == doctest::Approx(var).epsilon(1e-5));
+    }
+    CHECK(bn.momentum == doctest::Approx(0.1f));
+    CHECK_FALSE(bn.is_training());
 }
 
 TEST_CASE("after warm-up a training loop allocates no new memory") {

@@ -4,42 +4,46 @@
 #include <cmath>
 
 #include "core/autograd.h"
+#include "core/kernels/double_sum.h"
 #include "core/profiler.h"
 
 namespace tern {
+
+using kernels::double_sum;
 
 TwnQuantizer::Terms TwnQuantizer::terms(const Tensor& w_in) {
     const Tensor w = contiguous_data(w_in);
     const float* p = w.data();
     const int64_t n = w.numel();
-    double sum_abs = 0;
-    for (int64_t i = 0; i < n; ++i) sum_abs += std::fabs(p[i]);
+    const double sum_abs = double_sum(n, [p](int64_t i) { return std::fabs(double(p[i])); });
     const double delta = 0.7 * sum_abs / double(n);  // Δ ≈ 0.7·E|w| (TWN's approximation of the optimal threshold)
-    double kept = 0;
-    int64_t count = 0;
-    for (int64_t i = 0; i < n; ++i)
-        if (std::fabs(p[i]) > delta) kept += std::fabs(p[i]), ++count;
-    return {delta, count ? kept / double(count) : 0.0};
+    const double kept = double_sum(n, [p, delta](int64_t i) { return std::fabs(p[i]) > delta ? std::fabs(double(p[i])) : 0.0; });
+    const double count = double_sum(n, [p, delta](int64_t i) { return std::fabs(p[i]) > delta ? 1.0 : 0.0; });
+    return {delta, count > 0 ? kept / count : 0.0};
+}
+
+// α·Tern(w): codes in {−1, 0, +1} times `scale` (1 for the codes themselves).
+static Tensor scaled_codes(const Tensor& w, double delta, float scale) {
+    Tensor c = Tensor::empty(w.shape());
+    const float* p = w.data();
+    float* q = c.data();
+    const float d = float(delta);
+    for (int64_t i = 0; i < w.numel(); ++i) q[i] = std::fabs(p[i]) > d ? (p[i] > 0 ? scale : -scale) : 0.f;
+    return c;
 }
 
 Tensor TwnQuantizer::codes(const Tensor& w_in) {
-    const Terms t = terms(w_in);
     const Tensor w = contiguous_data(w_in);
-    Tensor c = Tensor::empty(w.shape());
-    for (int64_t i = 0; i < w.numel(); ++i) {
-        const float v = w.data()[i];
-        c.data()[i] = std::fabs(v) > t.delta ? (v > 0 ? 1.f : -1.f) : 0.f;
-    }
-    return c;
+    return scaled_codes(w, terms(w).delta, 1.f);
 }
 
 Tensor TwnQuantizer::scales(const Tensor& w) { return Tensor::full({w.size(0)}, float(terms(w).alpha)); }
 
 Tensor TwnQuantizer::forward(const Tensor& w) {
     ProfileScope scope(OpKind::Quantizer);
-    const float alpha = float(terms(w).alpha);
-    Tensor out = codes(w);
-    for (int64_t i = 0; i < out.numel(); ++i) out.data()[i] *= alpha;
+    const Tensor wc = contiguous_data(w);
+    const Terms t = terms(wc);
+    Tensor out = scaled_codes(wc, t.delta, float(t.alpha));
     record(out, "twn_quantize", {w}, [](const Tensor& g) { return std::vector<Tensor>{g}; });  // plain STE
     return out;
 }

@@ -169,8 +169,6 @@ void export_model(Module& model, const std::string& model_name, const std::strin
     std::printf("exported the packed model to %s\n", path.c_str());
 }
 
-}  // namespace
-
 // --precise-bn: BN statistics averaged over `batches` training batches (augmented as in training) with the final
 // weights (layers/batch_norm2d.h), instead of the running averages collected while the weights moved.
 void precise_batch_norm(Module& model, const Dataset& train_set, int64_t batch, int64_t batches, uint64_t seed,
@@ -192,6 +190,8 @@ void precise_batch_norm(Module& model, const Dataset& train_set, int64_t batch, 
         batches);
     std::printf("precise BN: statistics recomputed over %lld batches of %lld\n", (long long)used, (long long)batch);
 }
+
+}  // namespace
 
 int main(int argc, char** argv) try {
     prefer_openmp_wait_policy_by_load(argv);  // spin if alone, sleep if not (apps/runtime.h)

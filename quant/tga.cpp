@@ -5,8 +5,8 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "core/profiler.h"
 #include "core/kernels/double_sum.h"
+#include "core/profiler.h"
 #include "quant/truncated_normal.h"
 
 namespace tern {
@@ -37,7 +37,7 @@ TgaQuantizer::Terms TgaQuantizer::terms(const Tensor& w_in) const {
 }
 
 // Tern(w) (Eq. 11) into `codes`, and S·Tern(w) (Eq. 2) into `scaled` if it is not null: one pass.
-static void ternarize(const float* w, int64_t n, const TgaQuantizer::Terms& t, float* codes, float* scaled) {
+static void tga_ternarize(const float* w, int64_t n, const TgaQuantizer::Terms& t, float* codes, float* scaled) {
     const float hi = float(t.mu + t.delta_c), lo = float(t.mu - t.delta_c), S = float(t.S);
     for (int64_t i = 0; i < n; ++i) {
         const float c = w[i] > hi ? 1.f : (w[i] < lo ? -1.f : 0.f);  // Eq. (11)
@@ -49,7 +49,7 @@ static void ternarize(const float* w, int64_t n, const TgaQuantizer::Terms& t, f
 Tensor TgaQuantizer::codes(const Tensor& w_in) {
     const Tensor w = contiguous_data(w_in);
     Tensor c = Tensor::empty(w.shape());
-    ternarize(w.data(), w.numel(), terms(w), c.data(), nullptr);
+    tga_ternarize(w.data(), w.numel(), terms(w), c.data(), nullptr);
     return c;
 }
 
@@ -60,7 +60,7 @@ Tensor TgaQuantizer::forward(const Tensor& w_in) {
     const Tensor w = contiguous_data(w_in);
     const Terms t = terms(w);
     Tensor tern = Tensor::empty(w.shape()), out = Tensor::empty(w.shape());
-    ternarize(w.data(), w.numel(), t, tern.data(), out.data());  // w' = S·Tern(w), Eq. (2)
+    tga_ternarize(w.data(), w.numel(), t, tern.data(), out.data());  // w' = S·Tern(w), Eq. (2)
 
     record(out, "tga_quantize", {w_in, delta},
            [t, tern, w = w.detach(), o = options, delta_sign = delta.data()[0] >= 0 ? 1.0 : -1.0](

@@ -14,6 +14,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -224,6 +226,10 @@ int main(int argc, char** argv) try {
     const std::string subset = f.get_string("eval-subset", "", "also report accuracy on test records A:B");
     const int64_t train_limit = f.get_int("train-limit", -1, "use only the first N training images");
     const float label_smoothing = float(f.get_double("label-smoothing", 0, "cross-entropy label smoothing ε"));
+    // Knowledge distillation from a trained model of the same architecture (quant/train_step.h).
+    const std::string teacher_path = f.get_string("teacher", "", "distill from this model (.safetensors of the same --model, full precision): loss = (1 − α)·CE + α·T²·KL");
+    const float kd_alpha = float(f.get_double("kd-alpha", 0.5, "distillation: weight α of the teacher's term"));
+    const float kd_temperature = float(f.get_double("kd-temperature", 4, "distillation: temperature T"));
     const std::string on_divergence = f.get_string("on-divergence", "stop", "a NaN/Inf loss or gradient: stop | skip (the step; halves the lr; stops after 5 skips)");
     // Quantization (quant/): which weight quantizer the conv/linear layers host, and its options.
     QuantizeConfig qc;
@@ -323,6 +329,22 @@ int main(int argc, char** argv) try {
                                                    << ": " << r.describe());
         if (quantizer_state_missing) qlayers = attach_weight_quantizers(*model, qc);
         std::printf("initialized from %s\n", init.c_str());
+    }
+    // The teacher: evaluated once on the test set, then run in eval mode without a graph beside every step.
+    std::shared_ptr<Module> teacher;
+    if (!teacher_path.empty() && !eval_only) {
+        TERN_CHECK(kd_alpha >= 0.f && kd_alpha <= 1.f, "--kd-alpha must be in [0, 1], got " << kd_alpha);
+        teacher = make_model(model_name, num_classes, uint64_t(seed));
+        // A state dict, or a training checkpoint (optim/checkpoint.h: the model's tensors under "model.").
+        std::map<std::string, Tensor> state = load_tensors(teacher_path), model_part;
+        for (const auto& [name, t] : state)
+            if (name.rfind("model.", 0) == 0) model_part[name.substr(6)] = t;
+        const LoadReport r = teacher->load_state_dict(model_part.empty() ? state : model_part, /*strict=*/false);
+        TERN_CHECK(r.missing.empty() && r.unexpected.empty(),
+                   "--teacher " << teacher_path << " is not a full-precision " << model_name << ": " << r.describe());
+        const EvalResult te = evaluate(*teacher, test_set, 500, 0, 0);
+        std::printf("distilling from %s (test accuracy %.2f %%), α = %g, T = %g\n", teacher_path.c_str(),
+                    te.accuracy, double(kd_alpha), double(kd_temperature));
     }
     if (!eval_packed.empty()) {
         // The integer engine (quant/packed_model.h) on the test set; with --init, the fake-quantized model it was
@@ -487,7 +509,13 @@ int main(int argc, char** argv) try {
             lr_now = lr_multiplier * lr_schedule.lr_at(double(epoch) + double(step) / double(steps_per_epoch));
             opt.set_lr(float(lr_now));
             threshold_opt.set_lr(float(lr_now));
-            const StepResult sr = train_step(*model, b->images, b->labels, opt, thresholds, mode, label_smoothing);
+            Distillation kd{Tensor(), kd_alpha, kd_temperature};
+            if (teacher) {
+                NoGradGuard no_grad;
+                kd.teacher_logits = teacher->forward(b->images);
+            }
+            const StepResult sr = train_step(*model, b->images, b->labels, opt, thresholds, mode, label_smoothing,
+                                             teacher ? &kd : nullptr);
             const float loss_value = sr.loss;
             if (!sr.diverged.empty()) {  // nothing was applied (quant/train_step.h)
                 progress.finish();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/ops/elementwise.h"
 #include "core/ops/loss.h"
 
 namespace tern {
@@ -28,9 +29,11 @@ static std::string first_nonfinite_gradient(const Module& model) {
 // forward → loss → backward. Gradients are left in the parameters for the caller's optimizer(s), unless the
 // loss or a gradient is not finite: then r.diverged says which, and nothing may be applied.
 static StepResult forward_backward(Module& model, const Tensor& images, const std::vector<int32_t>& labels,
-                                   float label_smoothing) {
+                                   float label_smoothing, const Distillation* kd) {
     const Tensor logits = model.forward(images);
-    const Tensor loss = cross_entropy(logits, labels, label_smoothing);
+    Tensor loss = cross_entropy(logits, labels, label_smoothing);
+    if (kd)  // (1 − α)·CE + α·T²·KL(teacher ‖ student)
+        loss = add(mul(loss, 1.f - kd->alpha), mul(distillation_loss(logits, kd->teacher_logits, kd->temperature), kd->alpha));
     StepResult r{loss.item(), count_correct(logits, labels), ""};
     if (!std::isfinite(r.loss)) {  // a NaN/Inf loss is reported, never back-propagated
         r.diverged = std::string("the loss is ") + (std::isnan(r.loss) ? "nan" : "inf");
@@ -55,7 +58,8 @@ struct BufferSnapshot {
 };
 
 StepResult train_step(Module& model, const Tensor& images, const std::vector<int32_t>& labels, SGD& weights,
-                      SGD* thresholds, UpdateMode mode, float label_smoothing) {
+                      SGD* thresholds, UpdateMode mode, float label_smoothing,
+                      const Distillation* kd) {
     const BufferSnapshot buffers(model);
     auto give_up = [&](StepResult r) {
         buffers.restore();
@@ -66,7 +70,7 @@ StepResult train_step(Module& model, const Tensor& images, const std::vector<int
     weights.zero_grad();
     if (thresholds) thresholds->zero_grad();
     if (mode == UpdateMode::Joint) {
-        StepResult r = forward_backward(model, images, labels, label_smoothing);
+        StepResult r = forward_backward(model, images, labels, label_smoothing, kd);
         if (!r.diverged.empty()) return give_up(r);
         weights.step();
         if (thresholds) thresholds->step();
@@ -74,13 +78,13 @@ StepResult train_step(Module& model, const Tensor& images, const std::vector<int
     }
     TERN_CHECK(thresholds, "alternating updates need threshold parameters (a TGA or PTQ quantizer)");
     // Step 3 of Algorithm 1: update the thresholds δ only.
-    StepResult r = forward_backward(model, images, labels, label_smoothing);
+    StepResult r = forward_backward(model, images, labels, label_smoothing, kd);
     if (!r.diverged.empty()) return give_up(r);
     thresholds->step();
     // Step 4: the same batch again, ternarized with the new thresholds; update the weights only.
     weights.zero_grad();
     thresholds->zero_grad();
-    r = forward_backward(model, images, labels, label_smoothing);
+    r = forward_backward(model, images, labels, label_smoothing, kd);
     if (!r.diverged.empty()) return give_up(r);
     weights.step();
     return r;

@@ -25,12 +25,22 @@ struct StepResult {
     std::string diverged;
 };
 
+// Optional knowledge distillation: the loss becomes (1 − α)·CE(labels) + α·distillation_loss(teacher, T)
+// (core/ops/loss.h). The caller computes the teacher's logits for the same images (a model in eval mode, no
+// graph); they are constants here.
+struct Distillation {
+    Tensor teacher_logits;  // (N, K)
+    float alpha = 0.5f;
+    float temperature = 4.f;
+};
+
 // `thresholds` may be null (no quantizer thresholds). Alternating requires it.
 // Divergence guard: a NaN/Inf loss, or a NaN/Inf in any parameter's gradient, is reported in `diverged` and
 // never applied; the buffers the forward pass updated (BatchNorm's running statistics) are restored too, so
 // the caller may skip the batch and go on. In Alternating mode a divergence in the second pass leaves the
 // first pass's threshold update (made from finite values) in place.
 StepResult train_step(Module& model, const Tensor& images, const std::vector<int32_t>& labels, SGD& weights,
-                      SGD* thresholds, UpdateMode mode, float label_smoothing = 0.f);
+                      SGD* thresholds, UpdateMode mode, float label_smoothing = 0.f,
+                      const Distillation* distillation = nullptr);
 
 }  // namespace tern

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/autograd.h"
 #include "layers/batch_norm2d.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
@@ -81,4 +82,40 @@ TEST_CASE("train_step: a NaN the ReLU hides from the loss is caught in the gradi
     CHECK(ok.diverged.empty());
     CHECK(std::isfinite(ok.loss));
     CHECK(snapshot(model) != before);
+}
+
+TEST_CASE("train_step with distillation: α = 0 is plain cross-entropy, α = 1 follows only the teacher") {
+    // Three copies of one conv → pool → linear model, stepped on the same batch with the same optimizer settings.
+    auto make = [] {
+        Rng rng(5);
+        return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
+            std::make_shared<Conv2d>(Conv2dConfig{1, 4, 3, 1, 1}, rng), std::make_shared<GlobalAvgPool>(),
+            std::make_shared<Linear>(4, 3, true, rng)});
+    };
+    auto plain = make(), alpha0 = make(), alpha1 = make();
+    const Tensor images = batch_with(0.9f);
+    const std::vector<int32_t> labels = {0, 2};
+    auto step = [&](Module& m, const Distillation* kd) {
+        SGD opt({{"all", m.parameters(), 0.f}}, {0.1f, 0.f, false});
+        return train_step(m, images, labels, opt, nullptr, UpdateMode::Joint, 0.f, kd);
+    };
+    step(*plain, nullptr);
+    // The teacher's logits are the student's own: with α = 1 the loss is T²·KL(q ‖ q) = 0, and so is every gradient.
+    Tensor own_logits;
+    {
+        NoGradGuard no_grad;
+        own_logits = alpha1->forward(images);
+    }
+    const Distillation kd0{Tensor::from_vector({2, 3}, {5.f, -1.f, 0.f, 2.f, 2.f, -3.f}), 0.f, 4.f};
+    const Distillation kd1{own_logits, 1.f, 4.f};
+    const StepResult r0 = step(*alpha0, &kd0);
+    const StepResult r1 = step(*alpha1, &kd1);
+    CHECK(r1.loss == doctest::Approx(0.0).epsilon(1e-6));
+    const auto p = plain->state_dict(), a0 = alpha0->state_dict(), a1 = alpha1->state_dict(), fresh = make()->state_dict();
+    for (const auto& [name, t] : p) {
+        CHECK_MESSAGE(t.to_vector() == a0.at(name).to_vector(), name);  // α = 0: the teacher has no effect
+        const std::vector<float> moved = a1.at(name).to_vector(), orig = fresh.at(name).to_vector();
+        for (size_t i = 0; i < moved.size(); ++i) CHECK(moved[i] == doctest::Approx(orig[i]).epsilon(1e-6));
+    }
+    CHECK(r0.loss > 0.f);
 }

@@ -2,6 +2,7 @@
 #include "core/ops/loss.h"
 
 #include <cmath>
+#include <vector>
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -79,6 +80,39 @@ Tensor cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& labels
                 p[n * K + k] = (std::exp(lp[n * K + k]) - q) * scale;
             }
         return std::vector<Tensor>{gx};
+    });
+    return out;
+}
+
+Tensor distillation_loss(const Tensor& student_in, const Tensor& teacher_in, float T) {
+    ProfileScope scope(OpKind::Loss);
+    TERN_CHECK(student_in.dim() == 2 && student_in.shape() == teacher_in.shape(),
+               "distillation_loss: student " << student_in.shape_str() << " and teacher " << teacher_in.shape_str()
+                                             << " logits must both be (N, K)");
+    TERN_CHECK(T > 0.f && std::isfinite(T), "distillation_loss: the temperature must be > 0, got " << T);
+    const Tensor s = contiguous_data(student_in), t = contiguous_data(teacher_in);
+    const int64_t N = s.size(0), K = s.size(1);
+    // log q = log_softmax(s / T), log p = log_softmax(t / T)   (N, K)
+    Tensor logq = Tensor::empty({N, K}), logp = Tensor::empty({N, K});
+    {
+        std::vector<float> scaled(size_t(N * K));
+        for (int64_t i = 0; i < N * K; ++i) scaled[size_t(i)] = s.data()[i] / T;
+        log_softmax_rows(scaled.data(), logq.data(), N, K);
+        for (int64_t i = 0; i < N * K; ++i) scaled[size_t(i)] = t.data()[i] / T;
+        log_softmax_rows(scaled.data(), logp.data(), N, K);
+    }
+    const float *lq = logq.data(), *lp = logp.data();
+    double kl = 0;  // Σ_n Σ_k p_nk (log p_nk − log q_nk)
+    for (int64_t i = 0; i < N * K; ++i) kl += std::exp(double(lp[i])) * (double(lp[i]) - double(lq[i]));
+    Tensor out = Tensor::scalar(float(double(T) * T * kl / double(N)));
+    // ∂L/∂s_nk = T · (q_nk − p_nk) / N · ∂L/∂out
+    record(out, "distillation_loss", {student_in}, [logq = logq.detach(), logp = logp.detach(), T, N, K](const Tensor& g) {
+        const float scale = g.item() * T / float(N);
+        Tensor gs = Tensor::empty({N, K});
+        const float *lq = logq.data(), *lp = logp.data();
+        float* p = gs.data();
+        for (int64_t i = 0; i < N * K; ++i) p[i] = (std::exp(lq[i]) - std::exp(lp[i])) * scale;
+        return std::vector<Tensor>{gs};
     });
     return out;
 }

@@ -15,6 +15,12 @@ Tensor log_softmax(const Tensor& x);
 // PyTorch's definition). Fused: backward is (softmax(x_n) − q_n) / N.
 Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, float label_smoothing = 0.f);
 
+// Knowledge distillation (Hinton et al., 2015): the student's logits s (N, K) against a teacher's t (N, K), both
+// softened by the temperature T:
+//   L = T² · (1/N) Σ_n KL(p_n ‖ q_n),  p_n = softmax(t_n / T) (the teacher, a constant), q_n = softmax(s_n / T).
+// The T² keeps the gradient's size independent of T:  ∂L/∂s_nk = T · (q_nk − p_nk) / N. No gradient reaches t.
+Tensor distillation_loss(const Tensor& student_logits, const Tensor& teacher_logits, float temperature);
+
 // Number of rows whose arg-max equals the label (ties: the first maximum, as torch.argmax).
 int64_t count_correct(const Tensor& logits, const std::vector<int32_t>& labels);
 

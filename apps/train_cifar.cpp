@@ -345,6 +345,7 @@ int main(int argc, char** argv) try {
         const EvalResult te = evaluate(*teacher, test_set, 500, 0, 0);
         std::printf("distilling from %s (test accuracy %.2f %%), α = %g, T = %g\n", teacher_path.c_str(),
                     te.accuracy, double(kd_alpha), double(kd_temperature));
+        teacher->eval();  // running BN statistics (evaluate() restored the training mode a fresh model starts in)
     }
     if (!eval_packed.empty()) {
         // The integer engine (quant/packed_model.h) on the test set; with --init, the fake-quantized model it was

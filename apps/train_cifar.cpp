@@ -335,11 +335,8 @@ int main(int argc, char** argv) try {
     if (!teacher_path.empty() && !eval_only) {
         TERN_CHECK(kd_alpha >= 0.f && kd_alpha <= 1.f, "--kd-alpha must be in [0, 1], got " << kd_alpha);
         teacher = make_model(model_name, num_classes, uint64_t(seed));
-        // A state dict, or a training checkpoint (optim/checkpoint.h: the model's tensors under "model.").
-        std::map<std::string, Tensor> state = load_tensors(teacher_path), model_part;
-        for (const auto& [name, t] : state)
-            if (name.rfind("model.", 0) == 0) model_part[name.substr(6)] = t;
-        const LoadReport r = teacher->load_state_dict(model_part.empty() ? state : model_part, /*strict=*/false);
+        // A state dict, or a training checkpoint (optim/checkpoint.h).
+        const LoadReport r = teacher->load_state_dict(load_model_state(teacher_path), /*strict=*/false);
         TERN_CHECK(r.missing.empty() && r.unexpected.empty(),
                    "--teacher " << teacher_path << " is not a full-precision " << model_name << ": " << r.describe());
         const EvalResult te = evaluate(*teacher, test_set, 500, 0, 0);

@@ -28,6 +28,13 @@ nlohmann::json read_checkpoint_info(const std::string& path) {
     }
 }
 
+std::map<std::string, Tensor> load_model_state(const std::string& path) {
+    std::map<std::string, Tensor> all = load_tensors(path), model_part;
+    for (const auto& [name, t] : all)
+        if (name.rfind("model.", 0) == 0) model_part[name.substr(6)] = t;
+    return model_part.empty() ? all : model_part;
+}
+
 nlohmann::json load_checkpoint(const std::string& path, Module& model, const std::vector<SGD*>& optimizers) {
     const nlohmann::json info = read_checkpoint_info(path);
     std::map<std::string, Tensor> model_state, optim_state;

@@ -218,7 +218,7 @@ int main(int argc, char** argv) try {
     const int64_t threads = f.get_int("threads", 0, "compute threads (0: all cores)");
     const int64_t workers = f.get_int("workers", 1, "data loader threads");
     const std::string normalize = f.get_string("normalize", "cifar", "input normalization: cifar | imagenet");
-    const std::string init = f.get_string("init", "", "start from these weights (.safetensors state dict)");
+    const std::string init = f.get_string("init", "", "start from these weights (a .safetensors state dict, or a training checkpoint: its model part)");
     const bool eval_only = f.get_bool("eval-only", false, "only evaluate (use with --init or --resume)");
     const int64_t precise_bn = f.get_int("precise-bn", 0, "after training (or --eval-only): recompute BN statistics as the plain mean over this many training batches, then evaluate again (0: off)");
     const std::string out = f.get_string("out", "runs/train_cifar", "output folder: checkpoints, metrics.jsonl");
@@ -258,6 +258,7 @@ int main(int argc, char** argv) try {
     const int64_t act_bits = f.get_int("act-bits", 0, "LSQ activation quantization bits (0: off; 2, 3, 4, 8)");
     const bool act_first = f.get_bool("act-quantize-first", false, "LSQ also on the first layer's input (the image)");
     const bool act_last = f.get_bool("act-quantize-last", true, "LSQ also on the classifier's input");
+    const int64_t act_bits_last = f.get_int("act-bits-last", 0, "LSQ bits of the classifier's input (0: --act-bits)");
     const int64_t act_start_epoch = f.get_int("act-start-epoch", 0, "LSQ is switched on at the start of this epoch (0-based; before it, activations stay full precision)");
     const std::string export_path = f.get_string("export", "", "after training (or --eval-only), write a packed model here");
     const int64_t calibration_images = f.get_int("calibration-images", 512, "--export without LSQ: images for 8-bit ranges");
@@ -311,11 +312,13 @@ int main(int argc, char** argv) try {
     // LSQ), else they initialize on the first batch they see.
     std::vector<QuantLayer> qlayers = attach_weight_quantizers(*model, qc);
     if (act_bits > 0) {
-        const int n = attach_activation_quantizers(*model, int(act_bits), act_first, act_last);
-        std::printf("LSQ: %d-bit activations at the inputs of %d layers\n", int(act_bits), n);
+        const int n = attach_activation_quantizers(*model, int(act_bits), act_first, act_last, int(act_bits_last));
+        std::printf("LSQ: %d-bit activations at the inputs of %d layers", int(act_bits), n);
+        if (act_last && act_bits_last > 0) std::printf(" (the classifier's: %d-bit)", int(act_bits_last));
+        std::printf("\n");
     }
     if (!init.empty()) {
-        const LoadReport r = model->load_state_dict(load_tensors(init), /*strict=*/false);
+        const LoadReport r = model->load_state_dict(load_model_state(init), /*strict=*/false);
         bool quantizer_state_missing = false;
         for (const std::string& k : r.missing) {
             TERN_CHECK(k.find("_quantizer.") != std::string::npos,

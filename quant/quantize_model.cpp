@@ -41,7 +41,7 @@ std::vector<QuantLayer> attach_weight_quantizers(Module& model, const QuantizeCo
     return layers;
 }
 
-int attach_activation_quantizers(Module& model, int bits, bool first, bool last) {
+int attach_activation_quantizers(Module& model, int bits, bool first, bool last, int last_bits) {
     std::vector<QuantLayer> layers = weight_layers(model);
     bool any_weight_quantizer = false;
     for (const QuantLayer& l : layers) any_weight_quantizer = any_weight_quantizer || l.quantizer;
@@ -51,7 +51,7 @@ int attach_activation_quantizers(Module& model, int bits, bool first, bool last)
         const bool chosen = (is_first && first) || (is_last && last) ||
                             (!is_first && !is_last && (layers[i].quantizer || !any_weight_quantizer));
         if (!chosen) continue;
-        layers[i].layer->set_input_quantizer(std::make_shared<LsqQuantizer>(bits));
+        layers[i].layer->set_input_quantizer(std::make_shared<LsqQuantizer>(is_last && last_bits > 0 ? last_bits : bits));
         ++attached;
     }
     return attached;

@@ -39,8 +39,9 @@ std::shared_ptr<WeightQuantizer> make_weight_quantizer(const std::string& method
 
 // LSQ activation quantizers (quant/lsq.h) on the inputs of the conv/linear layers: every layer that has a weight
 // quantizer (or every layer, when none has), except the first layer's input (the image) unless `first`, and the
-// classifier's input unless `last`. Returns the number attached.
-int attach_activation_quantizers(Module& model, int bits, bool first, bool last);
+// classifier's input unless `last`. The classifier's input gets `last_bits` (0: `bits`): LSQ and most low-bit work
+// keep the last layer at 8 bits. Returns the number attached.
+int attach_activation_quantizers(Module& model, int bits, bool first, bool last, int last_bits = 0);
 // Switches every attached LSQ quantizer on or off (LsqQuantizer::enabled); returns how many there are.
 int enable_activation_quantizers(Module& model, bool on);
 

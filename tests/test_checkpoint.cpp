@@ -1,15 +1,18 @@
 // tests/test_checkpoint.cpp — checkpoints (optim/checkpoint.h) survive a failed save: a full disk during the
-// write of a new checkpoint leaves the previous one whole and loadable, and no temp file behind.
+// write of a new checkpoint leaves the previous one whole and loadable, and no temp file behind. Loading names the
+// file when it does not fit; load_model_state takes a checkpoint's model part or a plain state dict.
 #include <doctest/doctest.h>
 
 #include <sys/resource.h>
 
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "core/safetensors.h"
 #include "layers/linear.h"
 #include "optim/checkpoint.h"
 #include "optim/sgd.h"
@@ -68,4 +71,21 @@ TEST_CASE("checkpoint: loading into a model it does not fit names the file") {
                          doctest::Contains((path + ": checkpoint does not fit this model/optimizer: ").c_str()), tern::Error);
     CHECK_THROWS_WITH_AS(load_checkpoint(dir / "missing.safetensors", saved, {&opt}),
                          doctest::Contains(("cannot open " + dir / "missing.safetensors").c_str()), tern::Error);
+}
+
+TEST_CASE("checkpoint: load_model_state reads a checkpoint's model part, or a plain state dict as it is") {
+    TempDir dir;
+    Rng rng(3);
+    Linear model(6, 3, true, rng);
+    SGD opt({{"all", model.parameters(), 0.f}}, {0.1f, 0.9f, false});
+    save_checkpoint(dir / "last.safetensors", model, {&opt}, {{"epoch", 1}});
+    save_tensors(dir / "plain.safetensors", model.state_dict());
+    for (const std::string file : {"last.safetensors", "plain.safetensors"}) {
+        const std::map<std::string, Tensor> state = load_model_state(dir / file);
+        CHECK(state.size() == 2);  // weight and bias; no "optim." entries, no "model." prefix
+        REQUIRE(state.count("weight") == 1);
+        REQUIRE(state.count("bias") == 1);
+        CHECK(state.at("weight").to_vector() == model.weight.to_vector());
+        CHECK(state.at("bias").to_vector() == model.bias.to_vector());
+    }
 }

@@ -12,6 +12,7 @@
 #include "core/safetensors.h"
 #include "models/registry.h"
 #include "quant/calibrate.h"
+#include "quant/lsq.h"
 #include "quant/packed_format.h"
 #include "quant/quantize_model.h"
 #include "tests/gradcheck.h"
@@ -75,12 +76,12 @@ TEST_CASE("exporting a TGA + LSQ ResNet-20 folds BN and fuses each block's inner
 namespace {
 // A ResNet-20 with TGA weights and (optionally) LSQ activations, trained a few steps on random data so that BN
 // statistics, thresholds and steps are not at their initial values; then in eval mode.
-std::shared_ptr<Module> small_trained_model(int act_bits) {
+std::shared_ptr<Module> small_trained_model(int act_bits, int classifier_act_bits = 0) {
     auto model = make_model("resnet20", 10, 1);
     QuantizeConfig qc;
     qc.method = "tga";
     attach_weight_quantizers(*model, qc);
-    if (act_bits) attach_activation_quantizers(*model, act_bits, false, true);
+    if (act_bits) attach_activation_quantizers(*model, act_bits, false, true, classifier_act_bits);
     const ParameterGroups g = group_parameters(*model);
     SGD w({{"weights", g.weights, 5e-4f}, {"no_decay", g.no_decay, 0.f}, {"act", g.act_steps, 0.f}}, {0.05f, 0.9f, false});
     SGD d({{"thresholds", g.thresholds, 0.f}}, {0.05f, 0.f, false});
@@ -153,6 +154,32 @@ TEST_CASE("packed engine reproduces the fake-quantized TGA + LSQ-A4 model (and i
     const Tensor ref = packed.forward(x);
     kernels::force_isa(isa);
     CHECK(ref.to_vector() == fast.to_vector());
+}
+
+TEST_CASE("A2 with an 8-bit classifier input: LSQ placement, and the packed engine agrees with the float model") {
+    auto model = small_trained_model(2, 8);
+    const std::vector<QuantLayer> layers = weight_layers(*model);
+    REQUIRE(layers.size() == 20);
+    CHECK(layers.front().layer->input_quantizer() == nullptr);  // the image stays float
+    for (size_t i = 1; i < layers.size(); ++i) {
+        const auto* a = dynamic_cast<const LsqQuantizer*>(layers[i].layer->input_quantizer());
+        REQUIRE(a != nullptr);
+        CHECK(a->bits() == (i + 1 == layers.size() ? 8 : 2));
+    }
+    tern::testing::TempDir tmp;
+    export_packed(*model, tmp / "m.safetensors", {false, "resnet20"});
+    PackedModel packed(tmp / "m.safetensors");
+    const Tensor x = tern::testing::uniform({32, 32, 32, 3}, -2, 2, 78);
+    Tensor fake;
+    {
+        NoGradGuard ng;
+        const kernels::WinogradScope direct(false);
+        fake = model->forward(x);
+    }
+    const auto [same, rel] = agreement(fake, packed.forward(x));
+    MESSAGE("A2 / A8 classifier: same prediction on " << 100 * same << " % of 32 images, max logit difference " << rel);
+    CHECK(same >= 0.9);  // 2-bit codes: a value on a rounding boundary moves a whole quarter of the range
+    CHECK(rel < 0.1);
 }
 
 TEST_CASE("packed engine with calibrated 8-bit activations stays close to the float model (BN folded)") {

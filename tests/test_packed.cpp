@@ -94,6 +94,15 @@ std::shared_ptr<Module> small_trained_model(int act_bits, int classifier_act_bit
     return model;
 }
 
+// The fake-quantized float model's logits, on the direct conv kernels: Winograd rounds differently (F(4×4) more
+// than F(2×2)) and so moves more values across activation rounding boundaries (measured with A4: 8 of 64 images
+// instead of 5).
+Tensor fake_quantized_logits(Module& model, const Tensor& x) {
+    NoGradGuard ng;
+    const kernels::WinogradScope direct(false);
+    return model.forward(x);
+}
+
 // Fraction of rows whose arg-max agrees, and the largest logit difference relative to the logit range.
 std::pair<double, double> agreement(const Tensor& a, const Tensor& b) {
     const int64_t N = a.size(0), K = a.size(1);
@@ -127,14 +136,7 @@ TEST_CASE("packed engine reproduces the fake-quantized TGA + LSQ-A4 model (and i
     export_packed(*model, tmp / "m.safetensors", {false, "resnet20"});
     PackedModel packed(tmp / "m.safetensors");
     const Tensor x = tern::testing::uniform({64, 32, 32, 3}, -2, 2, 77);
-    Tensor fake;
-    {
-        // The float model on the direct conv kernels: Winograd rounds differently (F(4×4) more than F(2×2)) and
-        // so moves more values across 4-bit rounding boundaries (measured: 8 of these 64 images instead of 5).
-        NoGradGuard ng;
-        const kernels::WinogradScope direct(false);
-        fake = model->forward(x);
-    }
+    const Tensor fake = fake_quantized_logits(*model, x);
     const Tensor fast = packed.forward(x);
     const auto [same, rel] = agreement(fake, fast);
     const int64_t differing = images_differing(fake, fast, 1e-4);
@@ -170,13 +172,7 @@ TEST_CASE("A2 with an 8-bit classifier input: LSQ placement, and the packed engi
     export_packed(*model, tmp / "m.safetensors", {false, "resnet20"});
     PackedModel packed(tmp / "m.safetensors");
     const Tensor x = tern::testing::uniform({32, 32, 32, 3}, -2, 2, 78);
-    Tensor fake;
-    {
-        NoGradGuard ng;
-        const kernels::WinogradScope direct(false);
-        fake = model->forward(x);
-    }
-    const auto [same, rel] = agreement(fake, packed.forward(x));
+    const auto [same, rel] = agreement(fake_quantized_logits(*model, x), packed.forward(x));
     MESSAGE("A2 / A8 classifier: same prediction on " << 100 * same << " % of 32 images, max logit difference " << rel);
     CHECK(same >= 0.9);  // 2-bit codes: a value on a rounding boundary moves a whole quarter of the range
     CHECK(rel < 0.1);

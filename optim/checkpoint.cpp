@@ -28,20 +28,23 @@ nlohmann::json read_checkpoint_info(const std::string& path) {
     }
 }
 
-std::map<std::string, Tensor> load_model_state(const std::string& path) {
-    std::map<std::string, Tensor> all = load_tensors(path), model_part;
+// The entries whose names start with `prefix` ("model.", "optim."), with the prefix removed.
+static std::map<std::string, Tensor> entries_under(const std::map<std::string, Tensor>& all, const std::string& prefix) {
+    std::map<std::string, Tensor> part;
     for (const auto& [name, t] : all)
-        if (name.rfind("model.", 0) == 0) model_part[name.substr(6)] = t;
+        if (name.rfind(prefix, 0) == 0) part[name.substr(prefix.size())] = t;
+    return part;
+}
+
+std::map<std::string, Tensor> load_model_state(const std::string& path) {
+    std::map<std::string, Tensor> all = load_tensors(path), model_part = entries_under(all, "model.");
     return model_part.empty() ? all : model_part;
 }
 
 nlohmann::json load_checkpoint(const std::string& path, Module& model, const std::vector<SGD*>& optimizers) {
     const nlohmann::json info = read_checkpoint_info(path);
-    std::map<std::string, Tensor> model_state, optim_state;
-    for (auto& [name, t] : load_tensors(path)) {
-        if (name.rfind("model.", 0) == 0) model_state[name.substr(6)] = t;
-        else if (name.rfind("optim.", 0) == 0) optim_state[name.substr(6)] = t;
-    }
+    const std::map<std::string, Tensor> all = load_tensors(path);
+    const std::map<std::string, Tensor> model_state = entries_under(all, "model."), optim_state = entries_under(all, "optim.");
     try {
         model.load_state_dict(model_state, /*strict=*/true);
         for (SGD* opt : optimizers) opt->load_state(optim_state);

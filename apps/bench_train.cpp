@@ -2,7 +2,7 @@
 // synthetic data, and splits the time by op kind.
 //
 //   ./apps/bench_train --model resnet20 --batch 128 [--steps 30] [--warmup 5] [--threads 2]
-//                      [--quant none|tga|twn|ptq] [--act-bits K] [--baseline]
+//                      [--quant none|tga|twn|ptq] [--act-bits K] [--unfused] [--baseline]
 //
 // Prints the median and p10/p90 step time, img/s, seconds per 50k-image epoch, the op-kind split, minor page
 // faults per step, peak RSS, and one JSON line for scripts. --baseline also builds the FP32 model and times its
@@ -23,6 +23,7 @@
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "core/rng.h"
+#include "layers/batch_norm2d.h"
 #include "models/registry.h"
 #include "optim/sgd.h"
 #include "quant/quantize_model.h"
@@ -50,7 +51,7 @@ struct Setup {
     std::unique_ptr<SGD> opt, thresholds;
 
     Setup(const std::string& model_name, const ModelInfo& info, const std::string& quant, int64_t act_bits,
-          int64_t ptq_stage) {
+          int64_t ptq_stage, bool fuse_act_quant = true) {
         model = make_model(model_name, info.num_classes, 0);
         model->train();
         QuantizeConfig qc;
@@ -60,6 +61,8 @@ struct Setup {
         if (quant == "ptq" && ptq_stage > 1)
             advance_ptq_stage(layers, 0, ptq_stage == 2 ? std::vector<int64_t>{0, 1, 0} : std::vector<int64_t>{0, 0, 1});
         if (act_bits > 0) attach_activation_quantizers(*model, int(act_bits), false, true);
+        for (auto& [name, m] : model->named_modules())  // LSQ inside the BN before it (layers/batch_norm2d.h), or apart
+            if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) bn->fuse_output_quantizer = fuse_act_quant;
         groups = group_parameters(*model);
         opt = std::make_unique<SGD>(std::vector<ParamGroup>{{"weights", groups.weights, 5e-4f},
                                                             {"no_decay", groups.no_decay, 0.f},
@@ -84,6 +87,7 @@ int main(int argc, char** argv) try {
     const std::string quant = flags.get_string("quant", "none", "weight quantizer: none | tga | twn | ptq (single-pass)");
     const int64_t act_bits = flags.get_int("act-bits", 0, "LSQ activation bits on every quantized layer (0: off)");
     const int64_t ptq_stage = flags.get_int("ptq-stage", 3, "--quant ptq: the stage to time (1 L2-normalized, 2 pruned, 3 ternary)");
+    const bool unfused = flags.get_bool("unfused", false, "LSQ in passes of its own, not inside the batch norm before it");
     const bool baseline = flags.get_bool("baseline", false,
                                          "also time the FP32 model, its steps alternating with these (for ratios on a "
                                          "machine whose speed drifts); the split stays this configuration's");
@@ -98,7 +102,7 @@ int main(int argc, char** argv) try {
     std::vector<int32_t> labels(static_cast<size_t>(batch));
     for (auto& l : labels) l = int32_t(rng.below(10));
 
-    Setup timed(model_name, info, quant, act_bits, ptq_stage);
+    Setup timed(model_name, info, quant, act_bits, ptq_stage, !unfused);
     std::unique_ptr<Setup> fp32;  // --baseline: the plain FP32 model, its steps alternating with the timed ones
     if (baseline) fp32 = std::make_unique<Setup>(model_name, info, "none", 0, 3);
     for (int64_t i = 0; i < warmup; ++i) {
@@ -132,8 +136,9 @@ int main(int argc, char** argv) try {
     for (double s : prof.seconds) total += s;
     const double wall = std::accumulate(times.begin(), times.end(), 0.0);
 
-    std::printf("%s, batch %lld, %d threads, quant %s, act-bits %lld, %lld steps after %lld warm-up\n",
+    std::printf("%s, batch %lld, %d threads, quant %s, act-bits %lld%s, %lld steps after %lld warm-up\n",
                 model_name.c_str(), (long long)batch, num_threads(), quant.c_str(), (long long)act_bits,
+                act_bits > 0 && unfused ? " (LSQ unfused)" : "",
                 (long long)steps, (long long)warmup);
     std::printf("%s\n", openmp_wait_policy_note().c_str());
     std::printf("step: median %.1f ms  (p10 %.1f, p90 %.1f)\n", median * 1e3, p10 * 1e3, p90 * 1e3);
@@ -158,7 +163,7 @@ int main(int argc, char** argv) try {
                     fp32_median * 1e3, median / fp32_median);
     }
     nlohmann::json j = {{"model", model_name}, {"batch", batch}, {"threads", num_threads()}, {"quant", quant},
-                        {"act_bits", act_bits}, {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "default"},
+                        {"act_bits", act_bits}, {"lsq_fused", !unfused}, {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "default"},
                         {"median_ms", median * 1e3}, {"p10_ms", p10 * 1e3}, {"p90_ms", p90 * 1e3},
                         {"img_per_s", ips}, {"epoch_50k_s", 50000.0 / ips}, {"faults_per_step", faults_per_step},
                         {"peak_rss_mb", peak_rss_mb()}, {"split_s_per_step", split}};

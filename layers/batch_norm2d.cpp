@@ -20,8 +20,19 @@ BatchNorm2d::BatchNorm2d(int64_t c, bool relu, float e, float m)
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
-    return batch_norm(x, weight, bias, running_mean, running_var,
-                      {.training = training_, .momentum = momentum, .eps = eps, .relu = fused_relu});
+    BatchNormOptions o{.training = training_, .momentum = momentum, .eps = eps, .relu = fused_relu};
+    auto* quantizer = output_consumer && fuse_output_quantizer
+                          ? dynamic_cast<FusableInputQuantizer*>(output_consumer->input_quantizer()) : nullptr;
+    FusableInputQuantizer::Params q;
+    if (quantizer && quantizer->fusion_params(x.shape(), q)) {
+        o.quant_step = q.step;
+        o.quant_lo = q.lo, o.quant_hi = q.hi, o.quant_grad_scale = q.grad_scale;
+    } else {
+        quantizer = nullptr;
+    }
+    Tensor y = batch_norm(x, weight, bias, running_mean, running_var, o);
+    if (quantizer) quantizer->expect_quantized(y);
+    return y;
 }
 
 int64_t recompute_batch_norm_statistics(Module& model, const std::function<bool(Tensor&)>& next_batch,

@@ -4,6 +4,7 @@
 
 #include "core/ops/batch_norm.h"
 #include "layers/module.h"
+#include "layers/quantizable.h"
 
 namespace tern {
 
@@ -15,6 +16,13 @@ public:
 
     int64_t channels;
     bool fused_relu;
+    // The one layer that reads this layer's output, set by the model that wires them (a ResNet block's bn1 →
+    // conv2), or null. When that layer's input quantizer can be fused (FusableInputQuantizer, e.g. LSQ), forward
+    // returns the quantized output and the quantizer passes it through: one pass over the activation instead of
+    // three, and one tensor fewer. Only valid if nothing else reads the output. `fuse_output_quantizer` = false
+    // keeps the two apart (the same numbers: tests/test_lsq.cpp compares them).
+    QuantizableLayer* output_consumer = nullptr;
+    bool fuse_output_quantizer = true;
     float eps, momentum;
     Tensor weight, bias;                // γ = 1, β = 0 at init
     Tensor running_mean, running_var;   // 0 and 1 at init

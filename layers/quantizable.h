@@ -11,6 +11,24 @@
 
 namespace tern {
 
+// An input quantizer that the layer producing the input can apply in its own output pass instead (LSQ can:
+// BatchNorm2d::output_consumer fuses it into the batch-norm passes, core/ops/batch_norm.h). The quantizer stays
+// where it is — its parameters, its place in the state dict, what an exporter reads — only the work moves.
+class FusableInputQuantizer {
+public:
+    virtual ~FusableInputQuantizer() = default;
+    struct Params {
+        Tensor step;            // (1,), the learned step s
+        float lo = 0, hi = 0;   // q = v/s is clamped to [lo, hi], then rounded
+        float grad_scale = 1;   // ∂L/∂s is scaled by this
+    };
+    // Whether the producer can quantize for it now (e.g. on and initialized), and with what, for an input of
+    // this shape.
+    virtual bool fusion_params(const Shape& input_shape, Params& params) = 0;
+    // The producer has quantized `y`: the next forward(y) returns y as it is (any other input is quantized).
+    virtual void expect_quantized(const Tensor& y) = 0;
+};
+
 class QuantizableLayer : public Module {
 public:
     Tensor weight;  // conv (out, in / groups, k, k), linear (out, in)

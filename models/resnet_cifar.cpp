@@ -14,6 +14,7 @@ BasicBlock::BasicBlock(int64_t in_planes, int64_t p, int64_t s, Rng& rng)
     bn1 = std::make_shared<BatchNorm2d>(p, /*fused_relu=*/true);
     conv2 = std::make_shared<Conv2d>(Conv2dConfig{p, p, 3, 1, 1}, rng);
     bn2 = std::make_shared<BatchNorm2d>(p);
+    bn1->output_consumer = conv2.get();  // relu(bn1(·)) feeds conv2 alone: an input quantizer there can be fused
     register_module("conv1", conv1);
     register_module("bn1", bn1);
     register_module("conv2", conv2);

@@ -1,10 +1,12 @@
 // quant/lsq.cpp — LSQ forward and backward (equations in lsq.h).
 #include "quant/lsq.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/kernels/fake_quantize.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 
@@ -18,8 +20,26 @@ LsqQuantizer::LsqQuantizer(int bits) : bits_(bits) {
     register_buffer("signed", &signed_);
 }
 
+double LsqQuantizer::grad_scale(const Shape& shape) const {
+    const int64_t per_sample = shape.empty() ? 1 : shape_numel(shape) / std::max<int64_t>(1, shape[0]);
+    return 1.0 / std::sqrt(double(per_sample) * double(qp()));
+}
+
+bool LsqQuantizer::fusion_params(const Shape& input_shape, Params& p) {
+    if (!enabled || !initialized()) return false;  // the first batch initializes s from the unquantized input
+    p.step = s;
+    p.lo = -float(qn()), p.hi = float(qp());
+    p.grad_scale = float(grad_scale(input_shape));
+    return true;
+}
+
 Tensor LsqQuantizer::forward(const Tensor& v_in) {
     if (!enabled) return v_in;
+    if (fused_output_.defined()) {  // the producer quantized it already (in its own pass, with our s)
+        const bool same = fused_output_.impl() == v_in.impl();
+        fused_output_ = Tensor();
+        if (same) return v_in;
+    }
     ProfileScope scope(OpKind::Quantizer);
     const Tensor v = contiguous_data(v_in);
     const float* pv = v.data();
@@ -37,31 +57,22 @@ Tensor LsqQuantizer::forward(const Tensor& v_in) {
     TERN_CHECK(step > 0.f && std::isfinite(step), "LSQ: the step size became " << step << " (diverged?)");
     Tensor out = Tensor::empty(v.shape());
     float* po = out.data();
-    const float inv = 1.f / step;
+    const kernels::FakeQuant fq = kernels::make_fake_quant(step, lo, hi);
 #pragma omp parallel for simd if (n >= kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) {  // plain conditionals (not std::min/max): GCC vectorizes this form
-        float q = pv[i] * inv;
-        q = q < lo ? lo : q;
-        q = q > hi ? hi : q;
-        po[i] = std::nearbyint(q) * step;
-    }
+    for (int64_t i = 0; i < n; ++i) po[i] = kernels::fake_quantize(pv[i], fq);
 
-    const double grad_scale = 1.0 / std::sqrt(double(n / v.size(0)) * double(qp()));  // g = 1/√(N·Q_P)
-    record(out, "lsq", {v_in, s}, [v = v.detach(), step, lo, hi, grad_scale](const Tensor& g) {
+    record(out, "lsq", {v_in, s}, [v = v.detach(), fq, grad_scale = grad_scale(v.shape())](const Tensor& g) {
         ProfileScope scope(OpKind::Quantizer);
         const int64_t n = v.numel();
         Tensor gv = Tensor::empty(v.shape());
         const float *pv = v.data(), *pg = g.data();
         float* pgv = gv.data();
-        const float inv = 1.f / step;
         double gs = 0;
 #pragma omp parallel for simd reduction(+ : gs) if (n >= kParallelGrain)
         for (int64_t i = 0; i < n; ++i) {
-            const float q = pv[i] * inv;
-            const bool inside = q > lo && q < hi;
-            pgv[i] = inside ? pg[i] : 0.f;                                           // ∂v̂/∂v
-            const float dvds = q <= lo ? lo : q >= hi ? hi : std::nearbyint(q) - q;  // ∂v̂/∂s
-            gs += double(pg[i] * dvds);
+            const float q = pv[i] * fq.inv_step;
+            pgv[i] = kernels::fake_quantize_passes(q, fq) ? pg[i] : 0.f;   // ∂v̂/∂v
+            gs += double(pg[i] * kernels::fake_quantize_step_grad(q, fq));  // ∂v̂/∂s
         }
         return std::vector<Tensor>{gv, Tensor::full({1}, float(gs * grad_scale))};
     });

@@ -15,17 +15,23 @@
 // Init: s = 2·mean|v|/√Q_P on the first batch seen (LSQ Section 2.1). No weight decay on s.
 // Signedness is decided on that first batch too: signed if it holds a negative value (the image, a residual
 // sum), unsigned otherwise (everything after a ReLU). round() is round-half-to-even, as torch.round.
+// Fusable: the batch norm that produces the input can quantize in its own passes (layers/quantizable.h); the
+// numbers are the same (the element formulas are shared: core/kernels/fake_quantize.h).
 #pragma once
 #include <nlohmann/json.hpp>
 
 #include "layers/module.h"
+#include "layers/quantizable.h"
 
 namespace tern {
 
-class LsqQuantizer : public Module {
+class LsqQuantizer : public Module, public FusableInputQuantizer {
 public:
     explicit LsqQuantizer(int bits);
     Tensor forward(const Tensor& v) override;  // v̂, same shape; initializes on the first call
+
+    bool fusion_params(const Shape& input_shape, Params& params) override;  // once on and initialized
+    void expect_quantized(const Tensor& y) override { fused_output_ = y; }
 
     bool initialized() const { return signed_.item() != 0.f; }
     bool is_signed() const { return signed_.item() > 0.f; }
@@ -43,6 +49,8 @@ public:
 private:
     int bits_;
     Tensor signed_;  // (1,): 0 before init, +1 signed, −1 unsigned — a buffer, so checkpoints keep it
+    Tensor fused_output_;  // the producer's already quantized output, expected as the next input
+    double grad_scale(const Shape& input_shape) const;  // g = 1/√(N·Q_P)
 };
 
 }  // namespace tern

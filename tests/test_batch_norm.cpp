@@ -93,7 +93,8 @@ TEST_CASE("batch norm gradients match finite differences (train, eval, fused rel
                      }});
 }
 
-TEST_CASE("fast batch-norm passes equal the reference loops (C = 16, 48, 80; odd row counts; relu on/off)") {
+TEST_CASE("fast batch-norm passes equal the reference loops (C = 16, 48, 80; odd row counts; relu on/off; with "
+          "and without an output quantizer)") {
     using namespace tern::kernels;
     for (int64_t C : {16, 48, 80})
         for (int64_t M : {1, 7, 301}) {
@@ -108,22 +109,28 @@ TEST_CASE("fast batch-norm passes equal the reference loops (C = 16, 48, 80; odd
                 CHECK(f1[size_t(c)] == doctest::Approx(r1[size_t(c)]).epsilon(1e-5));
                 CHECK(f2[size_t(c)] == doctest::Approx(r2[size_t(c)]).epsilon(1e-5));
             }
-            for (bool relu : {false, true}) {
-                const BnAffine f{a.data(), b.data(), relu};
-                Tensor y1 = Tensor::empty({M, C}), y2 = Tensor::empty({M, C});
-                bn_apply(x.data(), y1.data(), M, C, f);
-                bn_apply_ref(x.data(), y2.data(), M, C, f);
-                CHECK(y1.to_vector() == y2.to_vector());
-                bn_grad_sums(g.data(), x.data(), mu.data(), M, C, f, f1.data(), f2.data());
-                bn_grad_sums_ref(g.data(), x.data(), mu.data(), M, C, f, r1.data(), r2.data());
-                for (int64_t c = 0; c < C; ++c) {
-                    CHECK(std::fabs(f1[size_t(c)] - r1[size_t(c)]) < 1e-5);  // float blocks vs double: rounding only
-                    CHECK(std::fabs(f2[size_t(c)] - r2[size_t(c)]) < 1e-5);
+            // Output quantizers fused into the passes: none; unsigned 2-bit (lo 0, hi 3); signed 4-bit (−8, 7).
+            const FakeQuant quants[] = {{}, make_fake_quant(0.37f, 0.f, 3.f), make_fake_quant(0.21f, -8.f, 7.f)};
+            for (bool relu : {false, true})
+                for (const FakeQuant& quant : quants) {
+                    INFO("relu " << relu << ", quantizer step " << quant.step);
+                    const BnAffine f{a.data(), b.data(), relu, quant};
+                    Tensor y1 = Tensor::empty({M, C}), y2 = Tensor::empty({M, C});
+                    bn_apply(x.data(), y1.data(), M, C, f);
+                    bn_apply_ref(x.data(), y2.data(), M, C, f);
+                    CHECK(y1.to_vector() == y2.to_vector());
+                    std::vector<double> f3(static_cast<size_t>(C)), r3(f3);
+                    bn_grad_sums(g.data(), x.data(), mu.data(), M, C, f, f1.data(), f2.data(), f3.data());
+                    bn_grad_sums_ref(g.data(), x.data(), mu.data(), M, C, f, r1.data(), r2.data(), r3.data());
+                    for (int64_t c = 0; c < C; ++c) {
+                        CHECK(std::fabs(f1[size_t(c)] - r1[size_t(c)]) < 1e-5);  // float blocks vs double: rounding only
+                        CHECK(std::fabs(f2[size_t(c)] - r2[size_t(c)]) < 1e-5);
+                        if (quant.on()) CHECK(std::fabs(f3[size_t(c)] - r3[size_t(c)]) < 1e-4);  // terms up to |hi| = 7
+                    }
+                    bn_grad_apply(g.data(), x.data(), mu.data(), k1.data(), k2.data(), k3.data(), y1.data(), M, C, f);
+                    bn_grad_apply_ref(g.data(), x.data(), mu.data(), k1.data(), k2.data(), k3.data(), y2.data(), M, C, f);
+                    const auto v1 = y1.to_vector(), v2 = y2.to_vector();
+                    for (size_t i = 0; i < v1.size(); ++i) CHECK(v1[i] == doctest::Approx(v2[i]).epsilon(1e-5).scale(1e-5));
                 }
-                bn_grad_apply(g.data(), x.data(), mu.data(), k1.data(), k2.data(), k3.data(), y1.data(), M, C, f);
-                bn_grad_apply_ref(g.data(), x.data(), mu.data(), k1.data(), k2.data(), k3.data(), y2.data(), M, C, f);
-                const auto v1 = y1.to_vector(), v2 = y2.to_vector();
-                for (size_t i = 0; i < v1.size(); ++i) CHECK(v1[i] == doctest::Approx(v2[i]).epsilon(1e-5).scale(1e-5));
-            }
         }
 }

@@ -1,11 +1,19 @@
-// tests/test_lsq.cpp — LSQ activation quantization (quant/lsq.h): levels, init, and both gradients.
+// tests/test_lsq.cpp — LSQ activation quantization (quant/lsq.h): levels, init, and both gradients; fused into the
+// batch norm before it, the same numbers as apart.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "core/ops/reduce.h"
+#include "layers/batch_norm2d.h"
+#include "layers/conv2d.h"
+#include "layers/simple_layers.h"
+#include "models/registry.h"
 #include "quant/lsq.h"
+#include "quant/quantize_model.h"
 #include "tests/gradcheck.h"
 
 using namespace tern;
@@ -110,4 +118,101 @@ TEST_CASE("LSQ step gradient vs finite differences away from rounding boundaries
     const float eps = 1e-3f;
     const double fd = (L(1.f + eps) - L(1.f - eps)) / (2 * eps);
     CHECK(analytic_without_ste == doctest::Approx(fd).epsilon(1e-3));
+}
+
+// ---- LSQ fused into the batch norm that produces its input (layers/quantizable.h, BatchNorm2d::output_consumer)
+
+namespace {
+// All parameter gradients of `model` by name, after a forward/backward of Σ r·model(x) (r fixed); and the output.
+std::map<std::string, std::vector<float>> output_and_gradients(Module& model, const Tensor& x, const Tensor& r) {
+    for (auto& [name, p] : model.named_parameters()) p.zero_grad();
+    const Tensor y = model.forward(x);
+    y.backward(r);
+    std::map<std::string, std::vector<float>> out{{"output", y.to_vector()}};
+    for (auto& [name, p] : model.named_parameters())
+        if (p.grad().defined()) out[name] = p.grad().to_vector();
+    return out;
+}
+void set_fusion(Module& model, bool on) {
+    for (auto& [name, m] : model.named_modules())
+        if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) bn->fuse_output_quantizer = on;
+}
+void check_same(const std::map<std::string, std::vector<float>>& fused,
+                const std::map<std::string, std::vector<float>>& apart) {
+    REQUIRE(fused.size() == apart.size());
+    CHECK(fused.at("output") == apart.at("output"));  // the same float operations: bit-exact
+    for (const auto& [name, a] : apart) {
+        INFO(name);
+        const std::vector<float>& f = fused.at(name);
+        REQUIRE(f.size() == a.size());
+        double diff = 0, norm = 0;
+        for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, double(std::fabs(f[i] - a[i]))), norm = std::max(norm, double(std::fabs(a[i])));
+        CHECK(diff <= 1e-5 * std::max(norm, 1e-3));  // summation order only
+    }
+}
+}  // namespace
+
+TEST_CASE("LSQ fused into the preceding BN + ReLU: the same output and gradients as the two apart") {
+    // conv(lsq(relu(bn(x)))): C = 16 (vector kernels) and C = 5 (reference loops); 2-bit and 4-bit.
+    for (int64_t C : {16, 5})
+        for (int bits : {2, 4}) {
+            INFO("C = " << C << ", bits = " << bits);
+            Rng rng(uint64_t(C + bits));
+            Sequential net;
+            auto bn = std::make_shared<BatchNorm2d>(C, /*fused_relu=*/true);
+            auto conv = std::make_shared<Conv2d>(Conv2dConfig{C, 3, 3, 1, 1}, rng);
+            conv->set_input_quantizer(std::make_shared<LsqQuantizer>(bits));
+            bn->output_consumer = conv.get();
+            bn->weight.copy_(uniform({C}, 0.5f, 1.5f, 7));
+            bn->bias.copy_(uniform({C}, -0.3f, 0.3f, 8));
+            net.push_back(bn);
+            net.push_back(conv);
+            const Tensor x = uniform({2, 6, 5, C}, -2, 2, 9), r = uniform({2, 6, 5, 3}, -1, 1, 10);
+            net.forward(x);  // the first batch initializes s, unfused
+            auto* lsq = dynamic_cast<LsqQuantizer*>(conv->input_quantizer());
+            REQUIRE(lsq->initialized());
+            // Fused, BN's own output is already quantized: every value a multiple k·s, k in [0, Q_P].
+            for (float v : bn->forward(x).to_vector()) {
+                const float k = v / lsq->step();
+                CHECK(k == doctest::Approx(std::nearbyint(k)).epsilon(1e-5));
+                CHECK((k > -0.5f && k < float(lsq->qp()) + 0.5f));
+            }
+            set_fusion(net, true);
+            const auto fused = output_and_gradients(net, x, r);
+            set_fusion(net, false);
+            const auto apart = output_and_gradients(net, x, r);
+            CHECK(apart.count("1.input_quantizer.step") == 1);
+            check_same(fused, apart);
+        }
+}
+
+TEST_CASE("LSQ expecting a fused input still quantizes any other tensor") {
+    LsqQuantizer q(2);
+    q.forward(Tensor::from_vector({1, 4}, {0, 1, 2, 3}));  // init: unsigned, s = √3
+    const Tensor y = Tensor::from_vector({1, 2}, {0.4f, 9.f});
+    q.expect_quantized(y);
+    const Tensor other = Tensor::from_vector({1, 2}, {0.4f, 9.f});  // equal values, another tensor
+    const auto out = q.forward(other).to_vector();
+    CHECK(out[0] == 0.f);                                           // 0.4/√3 rounds to 0
+    CHECK(out[1] == doctest::Approx(3 * std::sqrt(3.0)));           // clipped to Q_P·s
+    CHECK(q.forward(y).to_vector() == out);  // the expectation was consumed: y itself is quantized now
+}
+
+TEST_CASE("ResNet-20 with TGA weights and LSQ-A2: a training step fused equals the step unfused") {
+    auto model = make_model("resnet20", 10, 3);
+    QuantizeConfig qc;
+    qc.method = "tga";
+    attach_weight_quantizers(*model, qc);
+    CHECK(attach_activation_quantizers(*model, 2, false, true) == 19);
+    int wired = 0;  // each block's bn1 → conv2: 9 of the 19 quantizers run inside a batch norm
+    for (auto& [name, m] : model->named_modules())
+        if (auto* bn = dynamic_cast<BatchNorm2d*>(m); bn && bn->output_consumer) ++wired;
+    CHECK(wired == 9);
+    const Tensor x = uniform({3, 32, 32, 3}, -2, 2, 11), r = uniform({3, 10}, -1, 1, 12);
+    model->forward(x);  // initializes every step
+    const auto fused = output_and_gradients(*model, x, r);
+    set_fusion(*model, false);
+    const auto apart = output_and_gradients(*model, x, r);
+    CHECK(fused.count("layer2.1.conv2.input_quantizer.step") == 1);
+    check_same(fused, apart);
 }

@@ -3,7 +3,16 @@
 
 namespace tern::kernels {
 
-static inline bool kept(float x, BnAffine f, int64_t c) { return !f.relu || x * f.a[c] + f.b[c] > 0.f; }
+// The output before quantization: x·a + b, then max(·, 0) with a fused ReLU.
+static inline float affine(float x, BnAffine f, int64_t c) {
+    const float v = x * f.a[c] + f.b[c];
+    return f.relu && !(v > 0.f) ? 0.f : v;
+}
+// Whether the gradient passes this element: the ReLU's mask, then the quantizer's range.
+static inline bool kept(float x, BnAffine f, int64_t c) {
+    if (f.relu && !(x * f.a[c] + f.b[c] > 0.f)) return false;
+    return !f.quant.on() || fake_quantize_passes(affine(x, f, c) * f.quant.inv_step, f.quant);
+}
 
 void bn_moments_ref(const float* x, const float* k, int64_t M, int64_t C, double* s1, double* s2) {
     for (int64_t c = 0; c < C; ++c) s1[c] = s2[c] = 0;
@@ -18,20 +27,23 @@ void bn_moments_ref(const float* x, const float* k, int64_t M, int64_t C, double
 void bn_apply_ref(const float* x, float* y, int64_t M, int64_t C, BnAffine f) {
     for (int64_t r = 0; r < M; ++r)
         for (int64_t c = 0; c < C; ++c) {
-            const float v = x[r * C + c] * f.a[c] + f.b[c];
-            y[r * C + c] = f.relu && !(v > 0.f) ? 0.f : v;
+            const float v = affine(x[r * C + c], f, c);
+            y[r * C + c] = f.quant.on() ? fake_quantize(v, f.quant) : v;
         }
 }
 
 void bn_grad_sums_ref(const float* g, const float* x, const float* mean, int64_t M, int64_t C, BnAffine f,
-                      double* s1, double* s2) {
+                      double* s1, double* s2, double* s3) {
     for (int64_t c = 0; c < C; ++c) s1[c] = s2[c] = 0;
+    if (f.quant.on())
+        for (int64_t c = 0; c < C; ++c) s3[c] = 0;
     for (int64_t r = 0; r < M; ++r)
         for (int64_t c = 0; c < C; ++c) {
             const int64_t i = r * C + c;
             const double gv = kept(x[i], f, c) ? g[i] : 0.0;
             s1[c] += gv;
             s2[c] += gv * (double(x[i]) - mean[c]);
+            if (f.quant.on()) s3[c] += double(g[i]) * fake_quantize_step_grad(affine(x[i], f, c) * f.quant.inv_step, f.quant);
         }
 }
 

@@ -5,6 +5,8 @@
 //   forward:  1 pass for Σ(x − k) and Σ(x − k)² together (k = the first row: a shift that keeps the variance
 //             formula E[(x−k)²] − E[x−k]² free of cancellation), 1 pass to write y.
 //   backward: 1 pass for Σg and Σg·(x − μ), 1 pass to write ∂L/∂x; the fused ReLU's mask is recomputed from x.
+//   With a fused output quantizer the same passes also quantize (forward) and recompute its mask and step
+//   gradient (backward).
 // The passes themselves are in core/kernels/batch_norm.h.
 #include "core/ops/batch_norm.h"
 
@@ -61,21 +63,32 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& gamma, const Tensor& beta, c
         scale[c] = (gamma.defined() ? gamma.data()[c] : 1.f) * invstd[c];
         shift[c] = (beta.defined() ? beta.data()[c] : 0.f) - mean[c] * scale[c];
     }
+    kernels::FakeQuant quant;
+    if (o.quant_step.defined()) {
+        TERN_CHECK(o.quant_step.numel() == 1, "batch_norm: the output quantizer's step must be one value, got "
+                                                  << o.quant_step.shape_str());
+        const float step = o.quant_step.item();
+        TERN_CHECK(step > 0.f && std::isfinite(step), "batch_norm: the output quantizer's step is " << step);
+        TERN_CHECK(o.quant_lo < o.quant_hi, "batch_norm: the output quantizer's range is empty");
+        quant = kernels::make_fake_quant(step, o.quant_lo, o.quant_hi);
+    }
     Tensor y = Tensor::empty(x.shape());
-    kernels::bn_apply(px, y.data(), M, C, {scale.data(), shift.data(), o.relu});
+    kernels::bn_apply(px, y.data(), M, C, {scale.data(), shift.data(), o.relu, quant});
 
     // Backward. With x̂ = (x − μ)·invstd and g = ∂L/∂y (masked by y > 0 when fused with ReLU):
     //   ∂L/∂β = Σ g,   ∂L/∂γ = Σ g·x̂
     //   training: ∂L/∂x = γ·invstd·(g − Σg/M − x̂·Σ(g·x̂)/M)   (μ and σ² depend on x)
     //   eval:     ∂L/∂x = γ·invstd·g                          (running statistics are constants)
-    record(y, "batch_norm", {x_in, gamma, beta},
+    // With the output quantizer, g = ∂L/∂ŷ masked where the quantizer clipped, and ∂L/∂s = scale·Σ ∂L/∂ŷ·∂ŷ/∂s.
+    record(y, "batch_norm", {x_in, gamma, beta, o.quant_step},
            [x = x.detach(), mean, invstd, scale, shift, gamma = gamma.detach(), has_gamma = gamma.defined(),
-            has_beta = beta.defined(), training = o.training, relu = o.relu, M, C](const Tensor& gy) {
+            has_beta = beta.defined(), training = o.training, relu = o.relu, quant, grad_scale = o.quant_grad_scale,
+            M, C](const Tensor& gy) {
                ProfileScope scope(OpKind::BatchNorm);
                const float *px = x.data(), *pg = gy.data(), *pm = mean.data();
-               const kernels::BnAffine f{scale.data(), shift.data(), relu};  // the forward's ReLU decision
-               std::vector<double> s1(static_cast<size_t>(C)), s2(static_cast<size_t>(C));
-               kernels::bn_grad_sums(pg, px, pm, M, C, f, s1.data(), s2.data());  // Σg, Σ g·(x − μ)
+               const kernels::BnAffine f{scale.data(), shift.data(), relu, quant};  // the forward's decisions
+               std::vector<double> s1(static_cast<size_t>(C)), s2(static_cast<size_t>(C)), s3(static_cast<size_t>(C));
+               kernels::bn_grad_sums(pg, px, pm, M, C, f, s1.data(), s2.data(), s3.data());  // Σg, Σ g·(x − μ), Σ g·∂ŷ/∂s
                std::vector<float> k1(static_cast<size_t>(C)), k2(static_cast<size_t>(C)), k3(static_cast<size_t>(C));
                for (int64_t c = 0; c < C; ++c) {
                    const float is = invstd[c];
@@ -95,7 +108,13 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& gamma, const Tensor& beta, c
                    gbeta = Tensor::empty({C});
                    for (int64_t c = 0; c < C; ++c) gbeta.data()[c] = float(s1[c]);
                }
-               return std::vector<Tensor>{gx, ggamma, gbeta};
+               Tensor gstep;
+               if (quant.on()) {
+                   double sum = 0;
+                   for (int64_t c = 0; c < C; ++c) sum += s3[c];
+                   gstep = Tensor::full({1}, float(sum * double(grad_scale)));
+               }
+               return std::vector<Tensor>{gx, ggamma, gbeta, gstep};
            });
     return y;
 }

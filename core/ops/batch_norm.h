@@ -9,6 +9,12 @@ struct BatchNormOptions {
     float momentum = 0.1f;  // running = (1 − momentum)·running + momentum·batch   (PyTorch's convention)
     float eps = 1e-5f;
     bool relu = false;      // y = max(bn(x), 0), fused: one pass instead of two, one tensor fewer
+    // Fused fake quantization of the output (LSQ, quant/lsq.h — the next layer's activation quantizer, applied in
+    // this op's passes instead of two of its own): when `quant_step` (a (1,) tensor, the learned step s) is
+    // defined, ŷ = round(clamp(y/s, quant_lo, quant_hi))·s; backward straight through inside (lo, hi), and
+    // ∂L/∂s = quant_grad_scale · Σ ∂L/∂ŷ · ∂ŷ/∂s (core/kernels/fake_quantize.h).
+    Tensor quant_step = Tensor();
+    float quant_lo = 0.f, quant_hi = 0.f, quant_grad_scale = 1.f;
 };
 
 // x (..., C): every element of channel c is normalized with that channel's statistics over all other

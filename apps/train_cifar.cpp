@@ -33,6 +33,7 @@
 #include "layers/batch_norm2d.h"
 #include "models/registry.h"
 #include "optim/checkpoint.h"
+#include "optim/weight_average.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 #include "quant/calibrate.h"
@@ -221,6 +222,7 @@ int main(int argc, char** argv) try {
     const std::string init = f.get_string("init", "", "start from these weights (a .safetensors state dict, or a training checkpoint: its model part)");
     const bool eval_only = f.get_bool("eval-only", false, "only evaluate (use with --init or --resume)");
     const int64_t precise_bn = f.get_int("precise-bn", 0, "after training (or --eval-only): recompute BN statistics as the plain mean over this many training batches, then evaluate again (0: off)");
+    const int64_t average_epochs = f.get_int("average-epochs", 0, "weight averaging (SWA): after training, also evaluate the average of the model at the ends of the last K epochs, its BN statistics re-estimated over --precise-bn batches (200 if 0); saved as <out>/averaged.safetensors");
     const std::string out = f.get_string("out", "runs/train_cifar", "output folder: checkpoints, metrics.jsonl");
     const bool resume = f.get_bool("resume", false, "continue from <out>/last.safetensors");
     const std::string subset = f.get_string("eval-subset", "", "also report accuracy on test records A:B");
@@ -279,6 +281,7 @@ int main(int argc, char** argv) try {
     TERN_CHECK(dataset == "cifar10" || dataset == "cifar100", "--dataset must be cifar10 or cifar100");
     TERN_CHECK(normalize == "cifar" || normalize == "imagenet", "--normalize must be cifar or imagenet");
     TERN_CHECK(epochs >= 0 && batch >= 1, "--epochs must be ≥ 0 and --batch ≥ 1");
+    TERN_CHECK(average_epochs >= 0 && average_epochs <= epochs, "--average-epochs must be in [0, --epochs]");
     if (!file_exists(data_dir)) {
         std::fprintf(stderr,
                      "train_cifar: CIFAR data not found at '%s'.\n"
@@ -477,6 +480,12 @@ int main(int argc, char** argv) try {
                 num_threads(), out.c_str());
     std::printf("%s\n", openmp_wait_policy_note().c_str());
 
+    // --average-epochs: the running mean of the model's state at the ends of the last K epochs (optim/weight_average.h).
+    // Kept in memory only: a run resumed inside those epochs averages the epochs after the resume.
+    WeightAverage average;
+    if (average_epochs > 0 && start_epoch > epochs - average_epochs)
+        std::printf("note: resumed inside the --average-epochs window; the average covers epochs %lld–%lld only\n",
+                    (long long)start_epoch + 1, (long long)epochs);
     model->train();
     ProgressLine progress;
     const auto run_start = Clock::now();
@@ -591,22 +600,28 @@ int main(int argc, char** argv) try {
             info["divergence_skips"] = skips;
         }
         save_checkpoint(last_path, *model, {&opt, &threshold_opt}, info);
+        if (epoch >= epochs - average_epochs) average.add(model->state_dict(), "epoch " + std::to_string(epoch + 1));
         if (is_best)  // a plain state dict (loadable with --init, or by PyTorch), with the info as metadata
             save_tensors(best_path, model->state_dict(), {{"tern.checkpoint", info.dump()}});
     }
-    if (precise_bn > 0) {
-        precise_batch_norm(*model, train_set, batch, precise_bn, uint64_t(seed), int(workers));
+    // After training: BN statistics re-estimated, then the test set; printed, recorded in metrics.jsonl (a record
+    // without "epoch") and saved as a plain state dict.
+    auto evaluate_after_precise_bn = [&](const char* what, int64_t bn_batches, json rec, const std::string& path) {
+        precise_batch_norm(*model, train_set, batch, bn_batches, uint64_t(seed), int(workers));
         const EvalResult r = evaluate(*model, test_set, 500, subset_begin, subset_end);
-        std::printf("after precise BN: test loss %.4f acc %.2f%%", r.loss, r.accuracy);
+        std::printf("%s: test loss %.4f acc %.2f%%", what, r.loss, r.accuracy);
         if (r.subset_accuracy >= 0) std::printf("  %s %.2f%%", subset_label.c_str(), r.subset_accuracy);
         std::printf("\n");
-        json rec = {{"precise_bn_batches", precise_bn}, {"test_loss", r.loss}, {"test_acc", r.accuracy}};
+        rec["precise_bn_batches"] = bn_batches;
+        rec["test_loss"] = r.loss;
+        rec["test_acc"] = r.accuracy;
         if (r.subset_accuracy >= 0) rec["subset_acc"] = r.subset_accuracy;
         metrics.write(rec);
-        save_tensors(out + "/final_precise_bn.safetensors", model->state_dict(),
-                     {{"tern.checkpoint", json{{"model", model_name}, {"precise_bn_batches", precise_bn},
-                                               {"test_acc", r.accuracy}}.dump()}});
-    }
+        json info = rec;
+        info["model"] = model_name;
+        save_tensors(path, model->state_dict(), {{"tern.checkpoint", info.dump()}});
+    };
+    if (precise_bn > 0) evaluate_after_precise_bn("after precise BN", precise_bn, json::object(), out + "/final_precise_bn.safetensors");
     if (quantized) {
         std::printf("final per-layer quantization:\n%s", format_layer_stats(qlayers).c_str());
         const SizeReport size = model_size_report(*model);
@@ -618,6 +633,12 @@ int main(int argc, char** argv) try {
     if (!export_path.empty()) {
         CifarDataset calib(load_cifar(data_dir, kind, Split::Train), {false, 4, norm});
         export_model(*model, model_name, export_path, calib, calibration_images, export_codebook);
+    }
+    if (average.count() > 0) {  // last: the model now becomes the average (the reports above are the final model's)
+        model->load_state_dict(average.average());
+        const std::string what = "averaged over the last " + std::to_string(average.count()) + " epochs, after precise BN";
+        evaluate_after_precise_bn(what.c_str(), precise_bn > 0 ? precise_bn : 200,
+                                  {{"averaged_epochs", average.count()}}, out + "/averaged.safetensors");
     }
     std::printf("done: best test accuracy %.2f %%, %s\n", best_acc,
                 format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()).c_str());

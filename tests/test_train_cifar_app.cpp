@@ -370,3 +370,35 @@ TEST_CASE("train_cifar app: --act-start-epoch trains with float activations firs
     }
     CHECK(steps == 19);  // every conv but the first, and the classifier
 }
+
+TEST_CASE("train_cifar app: --average-epochs evaluates and saves the mean of the last epochs' weights") {
+    REQUIRE_MESSAGE(fs::exists(app_path()), app_path() << " is missing: `make test` builds it");
+    TempDir data, run;
+    write_synthetic_cifar(data.path());
+    const std::string one = run / "one", two = run / "two", log = run / "log";
+    // A constant learning rate, so that epoch 1 of the 2-epoch run is the 1-epoch run (same seed, same batches).
+    const auto args = [&](const std::string& out) {
+        return common_args(data, out) + std::vector<std::string>{"--train-limit", "128", "--schedule", "constant"};
+    };
+    REQUIRE_MESSAGE(run_app(args(one) + std::vector<std::string>{"--epochs", "1"}, log) == 0, read_text(log));
+    CHECK(run_app(args(two) + std::vector<std::string>{"--epochs", "2", "--average-epochs", "3"}, log) != 0);
+    CHECK(read_text(log).find("--average-epochs must be in [0, --epochs]") != std::string::npos);
+    REQUIRE_MESSAGE(run_app(args(two) + std::vector<std::string>{"--epochs", "2", "--average-epochs", "2",
+                                                                  "--precise-bn", "2"}, log) == 0, read_text(log));
+    CHECK(read_text(log).find("averaged over the last 2 epochs, after precise BN: test loss") != std::string::npos);
+    // metrics.jsonl: 2 epoch records, then precise BN of the final model, then the average.
+    std::istringstream in(read_text(two + "/metrics.jsonl"));
+    std::vector<nlohmann::json> recs;
+    for (std::string line; std::getline(in, line);) recs.push_back(nlohmann::json::parse(line));
+    REQUIRE(recs.size() == 4);
+    CHECK(recs[3].at("averaged_epochs") == 2);
+    CHECK(recs[3].at("precise_bn_batches") == 2);
+    CHECK(recs[3].contains("test_acc"));
+    // The averaged weights are the mean of the two epochs' (BN statistics are re-estimated, so compare weights).
+    const auto w1 = load_model_state(one + "/last.safetensors").at("layer2.0.conv1.weight").to_vector();
+    const auto w2 = load_model_state(two + "/last.safetensors").at("layer2.0.conv1.weight").to_vector();
+    const auto avg = load_tensors(two + "/averaged.safetensors").at("layer2.0.conv1.weight").to_vector();
+    REQUIRE(avg.size() == w1.size());
+    CHECK(w1 != w2);
+    for (size_t i = 0; i < avg.size(); ++i) CHECK(avg[i] == doctest::Approx((w1[i] + w2[i]) / 2).epsilon(1e-5).scale(1e-6));
+}

@@ -334,6 +334,7 @@ int main(int argc, char** argv) try {
                                                    << qc.method << (has_lsq_steps ? " (it has LSQ steps: add its --act-bits)" : "")
                                                    << ": " << r.describe());
         if (quantizer_state_missing) qlayers = attach_weight_quantizers(*model, qc);
+        check_activation_bits(*model, "--init " + init);
         std::printf("initialized from %s\n", init.c_str());
     }
     // The teacher: evaluated once on the test set, then run in eval mode without a graph beside every step.
@@ -431,6 +432,7 @@ int main(int argc, char** argv) try {
     if (resume) {
         TERN_CHECK(file_exists(last_path), "--resume: no checkpoint at " << last_path);
         const json info = load_checkpoint(last_path, *model, {&opt, &threshold_opt});
+        check_activation_bits(*model, "--resume " + last_path);
         TERN_CHECK(info.value("model", "") == model_name, "--resume: " << last_path << " holds a "
                                                                        << info.value("model", "?") << ", not a "
                                                                        << model_name);

@@ -16,8 +16,16 @@ LsqQuantizer::LsqQuantizer(int bits) : bits_(bits) {
     TERN_CHECK(bits >= 2 && bits <= 8, "LSQ: activation bits must be in [2, 8], got " << bits);
     s = Tensor::ones({1});
     signed_ = Tensor::zeros({1});
+    bits_buffer_ = Tensor::full({1}, float(bits));
     register_parameter("step", &s);
     register_buffer("signed", &signed_);
+    register_buffer("bits", &bits_buffer_);
+}
+
+void LsqQuantizer::check_bits() const {
+    TERN_CHECK(loaded_bits() == bits_, "LSQ: the loaded state was trained with " << loaded_bits()
+                                           << "-bit activations, this quantizer has " << bits_
+                                           << " bits (train_cifar: match --act-bits / --act-bits-last)");
 }
 
 double LsqQuantizer::grad_scale(const Shape& shape) const {
@@ -27,6 +35,7 @@ double LsqQuantizer::grad_scale(const Shape& shape) const {
 
 bool LsqQuantizer::fusion_params(const Shape& input_shape, Params& p) {
     if (!enabled || !initialized()) return false;  // the first batch initializes s from the unquantized input
+    check_bits();
     p.step = s;
     p.lo = -float(qn()), p.hi = float(qp());
     p.grad_scale = float(grad_scale(input_shape));
@@ -35,6 +44,7 @@ bool LsqQuantizer::fusion_params(const Shape& input_shape, Params& p) {
 
 Tensor LsqQuantizer::forward(const Tensor& v_in) {
     if (!enabled) return v_in;
+    check_bits();
     if (fused_output_.defined()) {  // the producer quantized it already (in its own pass, with our s)
         const bool same = fused_output_.impl() == v_in.impl();
         fused_output_ = Tensor();

@@ -15,6 +15,8 @@
 // Init: s = 2·mean|v|/√Q_P on the first batch seen (LSQ Section 2.1). No weight decay on s.
 // Signedness is decided on that first batch too: signed if it holds a negative value (the image, a residual
 // sum), unsigned otherwise (everything after a ReLU). round() is round-half-to-even, as torch.round.
+// The bit width is a buffer too ("bits"), so a checkpoint records it: loading the state of a k-bit quantizer into
+// an m-bit one is an error (check_bits(), called by forward) instead of a silent requantization of s.
 // Fusable: the batch norm that produces the input can quantize in its own passes (layers/quantizable.h); the
 // numbers are the same (the element formulas are shared: core/kernels/fake_quantize.h).
 #pragma once
@@ -36,6 +38,8 @@ public:
     bool initialized() const { return signed_.item() != 0.f; }
     bool is_signed() const { return signed_.item() > 0.f; }
     int bits() const { return bits_; }
+    int loaded_bits() const { return int(bits_buffer_.item()); }  // the width the loaded state was trained with
+    void check_bits() const;  // throws if a loaded state's width differs from bits()
     int qn() const { return is_signed() ? 1 << (bits_ - 1) : 0; }
     int qp() const { return is_signed() ? (1 << (bits_ - 1)) - 1 : (1 << bits_) - 1; }
     float step() const { return s.item(); }
@@ -49,6 +53,7 @@ public:
 private:
     int bits_;
     Tensor signed_;  // (1,): 0 before init, +1 signed, −1 unsigned — a buffer, so checkpoints keep it
+    Tensor bits_buffer_;  // (1,): bits_, saved with the state; overwritten by a loaded state (then checked)
     Tensor fused_output_;  // the producer's already quantized output, expected as the next input
     double grad_scale(const Shape& input_shape) const;  // g = 1/√(N·Q_P)
 };

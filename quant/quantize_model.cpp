@@ -67,6 +67,16 @@ int enable_activation_quantizers(Module& model, bool on) {
     return count;
 }
 
+void check_activation_bits(Module& model, const std::string& source) {
+    const std::vector<QuantLayer> layers = weight_layers(model);
+    for (size_t i = 0; i < layers.size(); ++i)
+        if (const LsqQuantizer* a = input_lsq(layers[i]))
+            TERN_CHECK(a->loaded_bits() == a->bits(),
+                       source << ": " << layers[i].name << "'s input was quantized to " << a->loaded_bits()
+                              << " bits in training, but " << a->bits() << " bits are attached now (match "
+                              << (i + 1 == layers.size() ? "--act-bits-last" : "--act-bits") << ")");
+}
+
 ParameterGroups group_parameters(const Module& model) {
     ParameterGroups g;
     for (auto& [name, p] : model.named_parameters()) {

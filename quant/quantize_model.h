@@ -44,6 +44,9 @@ std::shared_ptr<WeightQuantizer> make_weight_quantizer(const std::string& method
 int attach_activation_quantizers(Module& model, int bits, bool first, bool last, int last_bits = 0);
 // Switches every attached LSQ quantizer on or off (LsqQuantizer::enabled); returns how many there are.
 int enable_activation_quantizers(Module& model, bool on);
+// After loading `source` into the model: throws, naming the file and the layer, if an LSQ quantizer's loaded bit
+// width differs from the one attached (e.g. a run trained with --act-bits-last 8 resumed without the flag).
+void check_activation_bits(Module& model, const std::string& source);
 
 // The model's parameters in the groups tern's training uses:
 //   weights     conv/linear weights (dim ≥ 2)                     weight decay wd

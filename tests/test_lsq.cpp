@@ -216,3 +216,32 @@ TEST_CASE("ResNet-20 with TGA weights and LSQ-A2: a training step fused equals t
     CHECK(fused.count("layer2.1.conv2.input_quantizer.step") == 1);
     check_same(fused, apart);
 }
+
+TEST_CASE("LSQ keeps its bit width in the state dict; loading another width is an error naming file and layer") {
+    auto trained = make_model("resnet20", 10, 3);
+    attach_activation_quantizers(*trained, 2, false, true, /*last_bits=*/8);  // A2, the classifier's input A8
+    trained->forward(uniform({2, 32, 32, 3}, -1, 1, 5));  // initializes the steps
+    const auto state = trained->state_dict();
+    REQUIRE(state.count("linear.input_quantizer.bits") == 1);
+    CHECK(state.at("linear.input_quantizer.bits").item() == 8.f);
+    CHECK(state.at("layer1.0.conv2.input_quantizer.bits").item() == 2.f);
+
+    auto same = make_model("resnet20", 10, 3);  // the same widths: loads and checks clean
+    attach_activation_quantizers(*same, 2, false, true, 8);
+    same->load_state_dict(state);
+    check_activation_bits(*same, "run.safetensors");
+
+    auto other = make_model("resnet20", 10, 3);  // --act-bits-last forgotten: the classifier's input at 2 bits
+    attach_activation_quantizers(*other, 2, false, true);
+    other->load_state_dict(state);
+    std::string message;
+    try {
+        check_activation_bits(*other, "run.safetensors");
+    } catch (const std::exception& e) {
+        message = e.what();
+    }
+    CHECK(message.find("run.safetensors") != std::string::npos);
+    CHECK(message.find("linear") != std::string::npos);
+    CHECK(message.find("--act-bits-last") != std::string::npos);
+    CHECK_THROWS(other->forward(uniform({2, 32, 32, 3}, -1, 1, 6)));  // and the forward pass refuses too
+}

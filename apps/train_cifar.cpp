@@ -483,11 +483,36 @@ int main(int argc, char** argv) try {
     std::printf("%s\n", openmp_wait_policy_note().c_str());
 
     // --average-epochs: the running mean of the model's state at the ends of the last K epochs (optim/weight_average.h).
-    // Kept in memory only: a run resumed inside those epochs averages the epochs after the resume.
+    // Saved after each epoch's checkpoint to <out>/average_running.safetensors with the epoch it runs through, so
+    // that --resume inside the window continues it; a file that does not end at the checkpoint's epoch (a kill
+    // between the two saves) is not used, and the average then covers the epochs after the resume only.
     WeightAverage average;
-    if (average_epochs > 0 && start_epoch > epochs - average_epochs)
-        std::printf("note: resumed inside the --average-epochs window; the average covers epochs %lld–%lld only\n",
-                    (long long)start_epoch + 1, (long long)epochs);
+    const std::string average_path = out + "/average_running.safetensors";
+    if (average_epochs > 0 && start_epoch > epochs - average_epochs) {
+        int64_t through = -1, count = 0;
+        std::map<std::string, Tensor> saved;
+        if (file_exists(average_path)) {
+            const SafetensorsFile file = read_safetensors(average_path);
+            const auto meta = file.metadata.find("tern.average");
+            TERN_CHECK(meta != file.metadata.end(), average_path << ": no 'tern.average' metadata (not written by --average-epochs)");
+            try {
+                const json info = json::parse(meta->second);
+                through = info.at("through_epoch").get<int64_t>();
+                count = info.at("count").get<int64_t>();
+            } catch (const json::exception& e) {
+                TERN_FAIL(average_path << ": bad 'tern.average' metadata: " << e.what());
+            }
+            for (const NamedArray& a : file.arrays) saved[a.name] = array_to_tensor(a, average_path);
+        }
+        if (through == start_epoch && count >= 1 && start_epoch - count >= epochs - average_epochs) {
+            average.restore(saved, int(count), average_path);
+            std::printf("resumed the weight average of epochs %lld–%lld from %s\n", (long long)(start_epoch - count + 1),
+                        (long long)start_epoch, average_path.c_str());
+        } else {
+            std::printf("note: resumed inside the --average-epochs window without a matching %s; the average covers "
+                        "epochs %lld–%lld only\n", average_path.c_str(), (long long)start_epoch + 1, (long long)epochs);
+        }
+    }
     model->train();
     ProgressLine progress;
     const auto run_start = Clock::now();
@@ -602,7 +627,11 @@ int main(int argc, char** argv) try {
             info["divergence_skips"] = skips;
         }
         save_checkpoint(last_path, *model, {&opt, &threshold_opt}, info);
-        if (epoch >= epochs - average_epochs) average.add(model->state_dict(), "epoch " + std::to_string(epoch + 1));
+        if (epoch >= epochs - average_epochs) {
+            average.add(model->state_dict(), "epoch " + std::to_string(epoch + 1));
+            const json meta = {{"count", average.count()}, {"through_epoch", epoch + 1}};
+            save_tensors(average_path, average.average(), {{"tern.average", meta.dump()}});
+        }
         if (is_best)  // a plain state dict (loadable with --init, or by PyTorch), with the info as metadata
             save_tensors(best_path, model->state_dict(), {{"tern.checkpoint", info.dump()}});
     }

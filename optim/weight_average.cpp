@@ -32,4 +32,13 @@ void WeightAverage::add(const std::map<std::string, Tensor>& state, const std::s
     }
 }
 
+void WeightAverage::restore(const std::map<std::string, Tensor>& average, int count, const std::string& source) {
+    TERN_CHECK(count >= 1, "weight average: " << source << " claims " << count << " snapshots (must be ≥ 1)");
+    TERN_CHECK(!average.empty(), "weight average: " << source << " holds no tensors");
+    average_.clear();
+    for (const auto& [name, t] : average) average_[name] = t.detach().clone();
+    first_source_ = source;
+    count_ = count;
+}
+
 }  // namespace tern

@@ -21,6 +21,9 @@ class WeightAverage {
 public:
     // Adds one snapshot. Its keys and shapes must match the first snapshot's; `source` names it in errors.
     void add(const std::map<std::string, Tensor>& state, const std::string& source);
+    // Continues an average saved earlier: `average` is the mean of `count` (≥ 1) snapshots, as average() gave it
+    // (train_cifar --resume restores its --average-epochs this way). Replaces whatever this object held.
+    void restore(const std::map<std::string, Tensor>& average, int count, const std::string& source);
     int count() const { return count_; }
     const std::map<std::string, Tensor>& average() const { return average_; }  // empty before the first add
 

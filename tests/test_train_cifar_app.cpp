@@ -402,3 +402,33 @@ TEST_CASE("train_cifar app: --average-epochs evaluates and saves the mean of the
     CHECK(w1 != w2);
     for (size_t i = 0; i < avg.size(); ++i) CHECK(avg[i] == doctest::Approx((w1[i] + w2[i]) / 2).epsilon(1e-5).scale(1e-6));
 }
+
+TEST_CASE("train_cifar app: --resume inside the --average-epochs window continues the saved average") {
+    REQUIRE_MESSAGE(fs::exists(app_path()), app_path() << " is missing: `make test` builds it");
+    TempDir data, run;
+    write_synthetic_cifar(data.path());
+    const std::string out = run / "out", log = run / "log", first = run / "epoch1.safetensors";
+    const auto args = common_args(data, out) + std::vector<std::string>{"--train-limit", "128", "--schedule", "constant",
+                                                                         "--precise-bn", "2"};
+    // Epoch 1 alone, averaging it; then the same run resumed to 2 epochs, averaging the last 2.
+    REQUIRE_MESSAGE(run_app(args + std::vector<std::string>{"--epochs", "1", "--average-epochs", "1"}, log) == 0, read_text(log));
+    REQUIRE(fs::exists(out + "/average_running.safetensors"));
+    fs::copy_file(out + "/last.safetensors", first);
+    REQUIRE_MESSAGE(run_app(args + std::vector<std::string>{"--epochs", "2", "--average-epochs", "2", "--resume"}, log) == 0,
+                    read_text(log));
+    CHECK(read_text(log).find("resumed the weight average of epochs 1–1 from " + out + "/average_running.safetensors") !=
+          std::string::npos);
+    CHECK(read_text(log).find("averaged over the last 2 epochs") != std::string::npos);
+    const auto w1 = load_model_state(first).at("layer2.0.conv1.weight").to_vector();
+    const auto w2 = load_model_state(out + "/last.safetensors").at("layer2.0.conv1.weight").to_vector();
+    const auto avg = load_tensors(out + "/averaged.safetensors").at("layer2.0.conv1.weight").to_vector();
+    REQUIRE(avg.size() == w1.size());
+    CHECK(w1 != w2);
+    for (size_t i = 0; i < avg.size(); ++i) CHECK(avg[i] == doctest::Approx((w1[i] + w2[i]) / 2).epsilon(1e-5).scale(1e-6));
+    // A saved average that does not end at the checkpoint's epoch is not used (and said so).
+    fs::remove(out + "/average_running.safetensors");
+    REQUIRE_MESSAGE(run_app(args + std::vector<std::string>{"--epochs", "3", "--average-epochs", "3", "--resume"}, log) == 0,
+                    read_text(log));
+    CHECK(read_text(log).find("without a matching") != std::string::npos);
+    CHECK(read_text(log).find("averaged over the last 1 epochs") != std::string::npos);
+}

@@ -1,5 +1,6 @@
 // tests/test_weight_average.cpp — the running mean of model states (optim/weight_average.h): equals the plain mean
-// of the snapshots, leaves them untouched, and refuses snapshots of another model, naming them.
+// of the snapshots, leaves them untouched, continues from a restored mean, and refuses snapshots of another model,
+// naming them.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -25,6 +26,19 @@ TEST_CASE("weight average: the running mean of three snapshots is their plain me
     CHECK(w.data()[1] == doctest::Approx(3.f));
     CHECK(avg.average().at("b").data()[0] == doctest::Approx(1.f));
     CHECK(s1.at("w").data()[0] == 1.f);  // the first snapshot was copied, not averaged in place
+}
+
+TEST_CASE("weight average: restoring the mean of two snapshots, then adding a third, is the mean of the three") {
+    // The --resume path: the saved mean of {1, 2} and {3, 6} is {2, 4} over 2 snapshots; adding {8, 1} → {4, 3}.
+    WeightAverage resumed;
+    resumed.restore({{"w", Tensor::from_vector({2}, {2.f, 4.f})}}, 2, "average_running.safetensors");
+    CHECK(resumed.count() == 2);
+    resumed.add({{"w", Tensor::from_vector({2}, {8.f, 1.f})}}, "epoch 3");
+    CHECK(resumed.count() == 3);
+    CHECK(resumed.average().at("w").data()[0] == doctest::Approx(4.f));
+    CHECK(resumed.average().at("w").data()[1] == doctest::Approx(3.f));
+    CHECK_THROWS_WITH_AS(resumed.add({{"v", Tensor::zeros({2})}}, "epoch 4"), doctest::Contains("average_running.safetensors"), Error);
+    CHECK_THROWS_WITH_AS(resumed.restore({{"w", Tensor::zeros({2})}}, 0, "bad.safetensors"), doctest::Contains("bad.safetensors"), Error);
 }
 
 TEST_CASE("weight average: a snapshot of another model is an error naming it") {

@@ -491,18 +491,15 @@ int main(int argc, char** argv) try {
     if (average_epochs > 0 && start_epoch > epochs - average_epochs) {
         int64_t through = -1, count = 0;
         std::map<std::string, Tensor> saved;
-        if (file_exists(average_path)) {
-            const SafetensorsFile file = read_safetensors(average_path);
-            const auto meta = file.metadata.find("tern.average");
-            TERN_CHECK(meta != file.metadata.end(), average_path << ": no 'tern.average' metadata (not written by --average-epochs)");
+        if (file_exists(average_path)) {  // its info names the epochs it holds (as best.safetensors' info does)
+            const json info = read_checkpoint_info(average_path);
             try {
-                const json info = json::parse(meta->second);
-                through = info.at("through_epoch").get<int64_t>();
-                count = info.at("count").get<int64_t>();
+                through = info.value("through_epoch", int64_t(-1));
+                count = info.value("count", int64_t(0));
             } catch (const json::exception& e) {
-                TERN_FAIL(average_path << ": bad 'tern.average' metadata: " << e.what());
+                TERN_FAIL(average_path << ": bad count or through_epoch in its info: " << e.what());
             }
-            for (const NamedArray& a : file.arrays) saved[a.name] = array_to_tensor(a, average_path);
+            saved = load_tensors(average_path);
         }
         if (through == start_epoch && count >= 1 && start_epoch - count >= epochs - average_epochs) {
             average.restore(saved, int(count), average_path);
@@ -630,7 +627,7 @@ int main(int argc, char** argv) try {
         if (epoch >= epochs - average_epochs) {
             average.add(model->state_dict(), "epoch " + std::to_string(epoch + 1));
             const json meta = {{"count", average.count()}, {"through_epoch", epoch + 1}};
-            save_tensors(average_path, average.average(), {{"tern.average", meta.dump()}});
+            save_tensors(average_path, average.average(), {{"tern.checkpoint", meta.dump()}});
         }
         if (is_best)  // a plain state dict (loadable with --init, or by PyTorch), with the info as metadata
             save_tensors(best_path, model->state_dict(), {{"tern.checkpoint", info.dump()}});

@@ -425,7 +425,8 @@ TEST_CASE("train_cifar app: --resume inside the --average-epochs window continue
     REQUIRE(avg.size() == w1.size());
     CHECK(w1 != w2);
     for (size_t i = 0; i < avg.size(); ++i) CHECK(avg[i] == doctest::Approx((w1[i] + w2[i]) / 2).epsilon(1e-5).scale(1e-6));
-    // A saved average that does not end at the checkpoint's epoch is not used (and said so).
+    // Without a saved average that ends at the checkpoint's epoch (here: none), the resumed run says so and averages
+    // only the epochs after the resume.
     fs::remove(out + "/average_running.safetensors");
     REQUIRE_MESSAGE(run_app(args + std::vector<std::string>{"--epochs", "3", "--average-epochs", "3", "--resume"}, log) == 0,
                     read_text(log));

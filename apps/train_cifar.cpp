@@ -256,6 +256,7 @@ int main(int argc, char** argv) try {
     TERN_CHECK(ptq_mask == "fixed" || ptq_mask == "free", "--ptq-mask must be fixed or free, got '" << ptq_mask << "'");
     qc.ptq.fixed_mask = ptq_mask == "fixed";
     qc.ptq.delta_init = f.get_double("ptq-delta-init", 0.5, "PTQ: Δ₀ = factor · mean|w| of the non-zero weights");
+    const double ptq_ramp = f.get_double("ptq-ramp", 0, "PTQ: enter stage 3 gradually, (1 − λ)·w̃ + λ·ŵ/‖ŵ‖ with λ 0 → 1 over this many epochs (0: at once, the paper)");
     const std::string plots = f.get_string("plots", "", "PTQ: write SVG histograms of normalized weights per stage here");
     const int64_t act_bits = f.get_int("act-bits", 0, "LSQ activation quantization bits (0: off; 2, 3, 4, 8)");
     const bool act_first = f.get_bool("act-quantize-first", false, "LSQ also on the first layer's input (the image)");
@@ -274,6 +275,9 @@ int main(int argc, char** argv) try {
     if (qc.method == "ptq")
         TERN_CHECK(ptq_stages.size() == 3 && ptq_stages[0] + ptq_stages[1] + ptq_stages[2] == epochs,
                    "--ptq-stages must give 3 stage lengths adding up to --epochs (" << epochs << ")");
+    if (qc.method == "ptq")
+        TERN_CHECK(ptq_ramp >= 0 && ptq_ramp <= double(ptq_stages[2]),
+                   "--ptq-ramp must be in [0, stage 3's " << ptq_stages[2] << " epochs], got " << ptq_ramp);
 
     TERN_CHECK(act_start_epoch >= 0 && (act_bits == 0 || act_start_epoch < epochs),
                "--act-start-epoch must be in [0, --epochs), got " << act_start_epoch);
@@ -543,6 +547,8 @@ int main(int argc, char** argv) try {
             lr_now = lr_multiplier * lr_schedule.lr_at(double(epoch) + double(step) / double(steps_per_epoch));
             opt.set_lr(float(lr_now));
             threshold_opt.set_lr(float(lr_now));
+            if (qc.method == "ptq" && ptq_ramp > 0)
+                set_ptq_ternary_blend(qlayers, double(epoch - ptq_stages[0] - ptq_stages[1]) + double(step) / double(steps_per_epoch), ptq_ramp);
             Distillation kd{Tensor(), kd_alpha, kd_temperature};
             if (teacher) {
                 NoGradGuard no_grad;
@@ -589,6 +595,8 @@ int main(int argc, char** argv) try {
         }
         progress.finish();
         const double train_secs = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+        if (qc.method == "ptq" && ptq_ramp > 0)  // evaluate and save the model as it stands at the end of the epoch
+            set_ptq_ternary_blend(qlayers, double(epoch + 1 - ptq_stages[0] - ptq_stages[1]), ptq_ramp);
         const EvalResult r = evaluate(*model, test_set, 500, subset_begin, subset_end);
         const double epoch_secs = std::chrono::duration<double>(Clock::now() - t_epoch).count();
         if (!std::isfinite(r.loss)) {  // the weights themselves went bad: do not save them over a good checkpoint

@@ -47,16 +47,29 @@ Tensor PtqQuantizer::forward(const Tensor& w) {
     Tensor q = ternarize(wc, std::fabs(delta_ratio.item()) * m);  // Δ = ρ·m
     if (options.fixed_mask) q = mul(q, mask);
     Tensor out = contiguous_data(l2_normalize_rows(q.detach())).detach();
+    const float blend = ternary_blend;
+    // The gradual entry (see ptq.h): out = (1 − λ)·w̃ + λ·ŵ/‖ŵ‖. Measured on ResNet-20 (README "PTQ with
+    // distillation"): it removes the drop at the switch, but the runs end ~0.5 point lower than with λ = 1.
+    if (blend < 1.f) {
+        TERN_CHECK(blend >= 0.f, "PTQ: ternary_blend must be in [0, 1], got " << blend);
+        NoGradGuard no_grad;
+        const Tensor wn = contiguous_data(l2_normalize_rows(options.fixed_mask ? mul(wc, mask) : wc));
+        float* po = out.data();
+        const float* pn = wn.data();
+        for (int64_t i = 0; i < out.numel(); ++i) po[i] = (1.f - blend) * pn[i] + blend * po[i];
+    }
     record(out, "ptq_ternary", {w, delta_ratio},
-           [w = wc.detach(), q = q.detach(), mask = mask.detach(), fixed = options.fixed_mask, m](const Tensor& g) {
+           [w = wc.detach(), q = q.detach(), mask = mask.detach(), fixed = options.fixed_mask, m, blend](const Tensor& g) {
                ProfileScope scope(OpKind::Quantizer);
-               // Refined STE, Eq. (24): ∂E/∂w ≈ ∂E/∂ŵ · M_w, M_w from the full-precision weights.
+               // Refined STE, Eq. (24): ∂E/∂w ≈ ∂E/∂ŵ · M_w, M_w from the full-precision weights. (With λ < 1:
+               // (1 − λ)·M_w·g exactly through w̃ plus λ·M_w·g through the STE — the same sum.)
                Tensor gw = l2_normalize_backward(fixed ? mul(w, mask) : w, g);
                if (fixed) gw = mul(gw, mask);
                // Eq. (25), our reading (see ptq.h): ∂L/∂Δ = −Σ_{ŵ_i≠0} sign(ŵ_i)·∂L/∂w_i
                const float *pq = q.data(), *pg = gw.data();
                const double gd = -kernels::double_sum(q.numel(), [pq, pg](int64_t i) { return double(pq[i]) * pg[i]; });
-               return std::vector<Tensor>{gw, Tensor::full({1}, float(m * gd))};  // ∂L/∂ρ = m·∂L/∂Δ
+               // ∂L/∂ρ = m·∂L/∂Δ; only the λ·ŵ/‖ŵ‖ term depends on Δ
+               return std::vector<Tensor>{gw, Tensor::full({1}, float(blend * m * gd))};
            });
     return out;
 }

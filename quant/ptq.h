@@ -35,6 +35,11 @@
 //   17–18), the layer's kept norm — hence its step size — unchanged, and still one magnitude for the whole layer,
 //   which stage 3's single per-layer Δ relies on (a per-row c made Δ₀ = 0.5·mean|w| zero out whole rows whose c
 //   was below it: measured, stage 3 collapsed to 46 %). false gives literal ±1.
+// - Not in the paper: a gradual entry into stage 3 (`ternary_blend` λ < 1, train_cifar --ptq-ramp). The switch to
+//   ternary weights costs ~5 points of train accuracy in the first batches, whatever the lr (measured: a warm-up
+//   from lr 0 does not soften it). With λ the layer computes with (1 − λ)·w̃ + λ·ŵ/‖ŵ‖, λ raised from 0 to 1 over
+//   the first epoch(s) of stage 3; the backward of both terms is ∂E/∂· · M_w (exact for the first, Eq. 24 for the
+//   second), so w's gradient is the same as at λ = 1 and Δ's (Eq. 25) is scaled by λ. λ = 1 is the paper.
 #pragma once
 #include "quant/weight_quantizer.h"
 
@@ -68,6 +73,7 @@ public:
     void start_ternary(const Tensor& w);
 
     PtqOptions options;
+    float ternary_blend = 1.f;  // λ in stage 3 (see above); set every step by the trainer, not checkpointed
     Tensor delta_ratio;  // (1,), ρ = Δ/m
     Tensor mask;   // (same shape as w): 1 kept, 0 pruned; all ones before pruning
 

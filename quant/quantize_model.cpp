@@ -1,6 +1,7 @@
 // quant/quantize_model.cpp — finding a model's weight layers, attaching quantizers, grouping parameters.
 #include "quant/quantize_model.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -99,6 +100,12 @@ int advance_ptq_stage(const std::vector<QuantLayer>& layers, int64_t epoch, cons
         if (q->stage() < 3 && target >= 3) q->start_ternary(l.weight), moved = 3;
     }
     return moved;
+}
+
+void set_ptq_ternary_blend(const std::vector<QuantLayer>& layers, double epochs_into_stage3, double ramp_epochs) {
+    const double blend = ramp_epochs > 0 ? std::clamp(epochs_into_stage3 / ramp_epochs, 0.0, 1.0) : 1.0;
+    for (const QuantLayer& l : layers)
+        if (auto* q = dynamic_cast<PtqQuantizer*>(l.quantizer.get())) q->ternary_blend = float(blend);
 }
 
 nlohmann::json layer_stats_json(const std::vector<QuantLayer>& layers) {

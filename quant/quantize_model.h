@@ -64,6 +64,10 @@ ParameterGroups group_parameters(const Module& model);
 // checkpointed), so calling this after a resume never prunes twice.
 int advance_ptq_stage(const std::vector<QuantLayer>& layers, int64_t epoch, const std::vector<int64_t>& stage_epochs);
 
+// The gradual entry into PTQ's stage 3 (quant/ptq.h, not in the paper): every PTQ quantizer computes with
+// (1 − λ)·w̃ + λ·ŵ/‖ŵ‖, λ = clamp(epochs into stage 3 / ramp_epochs, 0, 1); ramp_epochs = 0 leaves λ = 1.
+void set_ptq_ternary_blend(const std::vector<QuantLayer>& layers, double epochs_into_stage3, double ramp_epochs);
+
 // One text table of per-layer quantizer figures (sparsity, thresholds, scale), for logs.
 std::string format_layer_stats(const std::vector<QuantLayer>& layers);
 nlohmann::json layer_stats_json(const std::vector<QuantLayer>& layers);

@@ -1,5 +1,6 @@
 // tests/test_ptq.cpp — PTQ (quant/ptq.h): the Eq. (21) Jacobian, pruning exactly the top (1−p) with the reset,
-// Quant(w, Δ), the refined STE by hand, Δ without weight decay, and the 27-entry codebook.
+// Quant(w, Δ), the refined STE by hand, the gradual entry into stage 3, Δ without weight decay, and the 27-entry
+// codebook.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -124,6 +125,43 @@ TEST_CASE("stage 3: ternary forward ŵ/‖ŵ‖, refined STE for w, Eq. (25) rea
     Tensor w10 = Tensor::from_vector({1, 4}, {9.f, -8.f, 1.f, 7.f});
     CHECK(q.threshold(w10) == doctest::Approx(3.125));
     CHECK(q.codes(w10).to_vector() == q.codes(w.detach()).to_vector());
+}
+
+TEST_CASE("the gradual entry into stage 3: (1 − λ)·w̃ + λ·ŵ/‖ŵ‖, w's gradient unchanged, Δ's scaled by λ") {
+    Tensor w = Tensor::from_vector({1, 4}, {0.9f, -0.8f, 0.1f, 0.7f});
+    w.set_requires_grad();
+    PtqQuantizer q(w.detach(), {0.0, true, false, 0.5});
+    q.start_ternary(w);
+    const Tensor g = Tensor::from_vector({1, 4}, {1, 2, -1, 0.5f});
+    q.forward(w).backward(g);  // λ = 1: the paper's stage 3
+    const auto grad_w1 = w.grad().to_vector();
+    const float grad_rho1 = q.delta_ratio.grad().item();
+    const auto ternary = q.forward(w).to_vector();
+    const auto normalized = l2_normalize_rows(w.detach()).to_vector();
+    w.zero_grad();
+    q.delta_ratio.zero_grad();
+
+    q.ternary_blend = 0.25f;
+    const Tensor y = q.forward(w);
+    const auto got = y.to_vector();
+    for (size_t i = 0; i < 4; ++i) CHECK(got[i] == doctest::Approx(0.75f * normalized[i] + 0.25f * ternary[i]));
+    y.backward(g);
+    const auto grad_w = w.grad().to_vector();
+    for (size_t i = 0; i < 4; ++i) CHECK(grad_w[i] == doctest::Approx(grad_w1[i]));
+    CHECK(q.delta_ratio.grad().item() == doctest::Approx(0.25f * grad_rho1));
+
+    // λ from the epochs into stage 3: clamped to [0, 1]; ramp 0 = at once
+    std::vector<QuantLayer> layers(1);
+    layers[0].quantizer = std::make_shared<PtqQuantizer>(w.detach(), PtqOptions{0.0, true, false, 0.5});
+    auto* p = dynamic_cast<PtqQuantizer*>(layers[0].quantizer.get());
+    set_ptq_ternary_blend(layers, 0.5, 2.0);
+    CHECK(p->ternary_blend == doctest::Approx(0.25f));
+    set_ptq_ternary_blend(layers, -3.0, 2.0);
+    CHECK(p->ternary_blend == 0.f);
+    set_ptq_ternary_blend(layers, 5.0, 2.0);
+    CHECK(p->ternary_blend == 1.f);
+    set_ptq_ternary_blend(layers, 0.0, 0.0);
+    CHECK(p->ternary_blend == 1.f);
 }
 
 TEST_CASE("PTQ and TGA thresholds go to the optimizer group without weight decay") {

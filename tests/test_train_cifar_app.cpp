@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -432,4 +433,29 @@ TEST_CASE("train_cifar app: --resume inside the --average-epochs window continue
                     read_text(log));
     CHECK(read_text(log).find("without a matching") != std::string::npos);
     CHECK(read_text(log).find("averaged over the last 1 epochs") != std::string::npos);
+}
+
+TEST_CASE("train_cifar app: PTQ runs its three stages in one run; --ptq-ramp enters stage 3 gradually") {
+    REQUIRE_MESSAGE(fs::exists(app_path()), app_path() << " is missing: `make test` builds it");
+    TempDir data, run;
+    write_synthetic_cifar(data.path());
+    const std::string out = run / "out", log = run / "log";
+    const std::vector<std::string> ptq = {"--method", "ptq", "--epochs", "3", "--ptq-stages", "1,1,1",
+                                          "--train-limit", "64"};
+    // Longer than stage 3: an error naming the flag, before any training.
+    CHECK(run_app(common_args(data, out) + ptq + std::vector<std::string>{"--ptq-ramp", "2"}, log) != 0);
+    CHECK(read_text(log).find("--ptq-ramp must be in [0, stage 3's 1 epochs], got 2") != std::string::npos);
+    REQUIRE_MESSAGE(run_app(common_args(data, out) + ptq + std::vector<std::string>{"--ptq-ramp", "1"}, log) == 0,
+                    read_text(log));
+    const std::string text = read_text(log);
+    CHECK(text.find("PTQ stage 2 starts at epoch 2") != std::string::npos);
+    CHECK(text.find("PTQ stage 3 starts at epoch 3") != std::string::npos);
+    // The saved model is the ternary one (λ = 1 at the end of the ramp): stage 3, and every quantized layer keeps
+    // exactly round(0.3·n) weights (Δ₀ may zero a few more of them, never fewer).
+    const auto state = load_model_state(out + "/last.safetensors");
+    CHECK(state.at("layer2.0.conv1.weight_quantizer.stage").item() == 3.f);
+    const auto mask = state.at("layer2.0.conv1.weight_quantizer.mask").to_vector();
+    double kept = 0;
+    for (float m : mask) kept += m;
+    CHECK(kept == std::round(0.3 * double(mask.size())));
 }

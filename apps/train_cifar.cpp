@@ -278,6 +278,8 @@ int main(int argc, char** argv) try {
     if (qc.method == "ptq")
         TERN_CHECK(ptq_ramp >= 0 && ptq_ramp <= double(ptq_stages[2]),
                    "--ptq-ramp must be in [0, stage 3's " << ptq_stages[2] << " epochs], got " << ptq_ramp);
+    // --ptq-ramp: how far (in epochs, fractional) a point of the run lies past the start of PTQ's stage 3
+    const auto epochs_into_stage3 = [&](double run_epochs) { return run_epochs - double(ptq_stages[0] + ptq_stages[1]); };
 
     TERN_CHECK(act_start_epoch >= 0 && (act_bits == 0 || act_start_epoch < epochs),
                "--act-start-epoch must be in [0, --epochs), got " << act_start_epoch);
@@ -548,7 +550,7 @@ int main(int argc, char** argv) try {
             opt.set_lr(float(lr_now));
             threshold_opt.set_lr(float(lr_now));
             if (qc.method == "ptq" && ptq_ramp > 0)
-                set_ptq_ternary_blend(qlayers, double(epoch - ptq_stages[0] - ptq_stages[1]) + double(step) / double(steps_per_epoch), ptq_ramp);
+                set_ptq_ternary_blend(qlayers, epochs_into_stage3(double(epoch) + double(step) / double(steps_per_epoch)), ptq_ramp);
             Distillation kd{Tensor(), kd_alpha, kd_temperature};
             if (teacher) {
                 NoGradGuard no_grad;
@@ -596,7 +598,7 @@ int main(int argc, char** argv) try {
         progress.finish();
         const double train_secs = std::chrono::duration<double>(Clock::now() - t_epoch).count();
         if (qc.method == "ptq" && ptq_ramp > 0)  // evaluate and save the model as it stands at the end of the epoch
-            set_ptq_ternary_blend(qlayers, double(epoch + 1 - ptq_stages[0] - ptq_stages[1]), ptq_ramp);
+            set_ptq_ternary_blend(qlayers, epochs_into_stage3(double(epoch + 1)), ptq_ramp);
         const EvalResult r = evaluate(*model, test_set, 500, subset_begin, subset_end);
         const double epoch_secs = std::chrono::duration<double>(Clock::now() - t_epoch).count();
         if (!std::isfinite(r.loss)) {  // the weights themselves went bad: do not save them over a good checkpoint

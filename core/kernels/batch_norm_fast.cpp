@@ -20,9 +20,6 @@ namespace {
 typedef float Vec16 __attribute__((vector_size(64), aligned(4)));
 inline Vec16 load16(const float* p) { return *reinterpret_cast<const Vec16*>(p); }
 inline void store16(float* p, Vec16 v) { *reinterpret_cast<Vec16*>(p) = v; }
-inline Vec16 relu_mask(Vec16 x, Vec16 a, Vec16 b, Vec16 g) {  // g where x·a + b > 0, else 0
-    return (x * a + b > 0.f) ? g : Vec16{};
-}
 // Round half to even, exact for |q| < 2²²: adding 1.5·2²³ leaves no fraction bits, so the addition rounds q (in
 // the default rounding mode, to nearest even); subtracting gives it back. Quantizer levels are far inside the range.
 inline Vec16 round_even(Vec16 q) {
@@ -38,6 +35,25 @@ inline Vec16 affine(Vec16 x, Vec16 a, Vec16 b, bool relu) {
 inline Vec16 clamp(Vec16 q, const FakeQuant& f) {
     q = q < f.lo ? splat(f.lo) : q;
     return q > f.hi ? splat(f.hi) : q;
+}
+// The backward's view of the forward, recomputed from x: the gradient g passed back through the ReLU (where
+// x·a + b > 0) and the output quantizer (where q = y/s lies inside (lo, hi)), and q itself for the step's term.
+// x·a + b is computed once; q is left zero when the quantizer is off.
+struct Passed {
+    Vec16 g, q;
+};
+inline Passed passed_gradient(Vec16 x, Vec16 a, Vec16 b, Vec16 g, bool relu, const FakeQuant& fq) {
+    const Vec16 v = x * a + b;
+    Vec16 y = v, q = {};
+    if (relu) {
+        y = v > 0.f ? v : Vec16{};
+        g = v > 0.f ? g : Vec16{};
+    }
+    if (fq.on()) {
+        q = y * fq.inv_step;
+        g = (q > fq.lo && q < fq.hi) ? g : Vec16{};
+    }
+    return {g, q};
 }
 
 constexpr int64_t kFlushRows = 128;
@@ -104,10 +120,9 @@ void bn_grad_sums(const float* g, const float* x, const float* mean, int64_t M, 
         double* const out[2] = {s1, s2};
         return channel_sums<2>(M, C, out, [g, x, mean, f](int64_t i, int64_t c, Vec16* t) {
             const Vec16 xv = load16(x + i);
-            Vec16 gv = load16(g + i);
-            if (f.relu) gv = relu_mask(xv, load16(f.a + c), load16(f.b + c), gv);
-            t[0] += gv;
-            t[1] += gv * (xv - load16(mean + c));
+            const Vec16 gk = passed_gradient(xv, load16(f.a + c), load16(f.b + c), load16(g + i), f.relu, {}).g;
+            t[0] += gk;
+            t[1] += gk * (xv - load16(mean + c));
         });
     }
     // With the output quantizer: g passes where the ReLU and the quantizer's range both let it (a ReLU-zeroed
@@ -115,13 +130,11 @@ void bn_grad_sums(const float* g, const float* x, const float* mean, int64_t M, 
     double* const out[3] = {s1, s2, s3};
     const FakeQuant fq = f.quant;
     channel_sums<3>(M, C, out, [g, x, mean, f, fq](int64_t i, int64_t c, Vec16* t) {
-        const Vec16 xv = load16(x + i), gv = load16(g + i), a = load16(f.a + c), b = load16(f.b + c);
-        const Vec16 q = affine(xv, a, b, f.relu) * fq.inv_step;
-        Vec16 gk = (q > fq.lo && q < fq.hi) ? gv : Vec16{};
-        if (f.relu) gk = relu_mask(xv, a, b, gk);
-        t[0] += gk;
-        t[1] += gk * (xv - load16(mean + c));
-        const Vec16 dq = q <= fq.lo ? splat(fq.lo) : (q >= fq.hi ? splat(fq.hi) : round_even(q) - q);  // ∂ŷ/∂s
+        const Vec16 xv = load16(x + i), gv = load16(g + i);
+        const Passed p = passed_gradient(xv, load16(f.a + c), load16(f.b + c), gv, f.relu, fq);
+        t[0] += p.g;
+        t[1] += p.g * (xv - load16(mean + c));
+        const Vec16 dq = p.q <= fq.lo ? splat(fq.lo) : (p.q >= fq.hi ? splat(fq.hi) : round_even(p.q) - p.q);  // ∂ŷ/∂s
         t[2] += gv * dq;
     });
 }
@@ -141,18 +154,12 @@ void bn_apply(const float* x, float* y, int64_t M, int64_t C, BnAffine f) {
 void bn_grad_apply(const float* g, const float* x, const float* mean, const float* k1, const float* k2,
                    const float* k3, float* dx, int64_t M, int64_t C, BnAffine f) {
     if (C % 16) return bn_grad_apply_ref(g, x, mean, k1, k2, k3, dx, M, C, f);
-    const FakeQuant fq = f.quant;
 #pragma omp parallel for if (M * C >= kParallelGrain)
     for (int64_t r = 0; r < M; ++r)
         for (int64_t c = 0; c < C; c += 16) {
             const int64_t i = r * C + c;
-            const Vec16 xv = load16(x + i), a = load16(f.a + c), b = load16(f.b + c);
-            Vec16 gv = load16(g + i);
-            if (fq.on()) {
-                const Vec16 q = affine(xv, a, b, f.relu) * fq.inv_step;
-                gv = (q > fq.lo && q < fq.hi) ? gv : Vec16{};
-            }
-            if (f.relu) gv = relu_mask(xv, a, b, gv);
+            const Vec16 xv = load16(x + i);
+            const Vec16 gv = passed_gradient(xv, load16(f.a + c), load16(f.b + c), load16(g + i), f.relu, f.quant).g;
             store16(dx + i, load16(k1 + c) * gv + load16(k2 + c) + load16(k3 + c) * (xv - load16(mean + c)));
         }
 }

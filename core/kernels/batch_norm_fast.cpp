@@ -37,18 +37,15 @@ inline Vec16 clamp(Vec16 q, const FakeQuant& f) {
     return q > f.hi ? splat(f.hi) : q;
 }
 // The backward's view of the forward, recomputed from x: the gradient g passed back through the ReLU (where
-// x·a + b > 0) and the output quantizer (where q = y/s lies inside (lo, hi)), and q itself for the step's term.
-// x·a + b is computed once; q is left zero when the quantizer is off.
+// y = max(x·a + b, 0) > 0) and the output quantizer (where q = y/s lies inside (lo, hi)), and q itself for the
+// step's term. y is computed once for both masks; q is left zero when the quantizer is off.
 struct Passed {
     Vec16 g, q;
 };
 inline Passed passed_gradient(Vec16 x, Vec16 a, Vec16 b, Vec16 g, bool relu, const FakeQuant& fq) {
-    const Vec16 v = x * a + b;
-    Vec16 y = v, q = {};
-    if (relu) {
-        y = v > 0.f ? v : Vec16{};
-        g = v > 0.f ? g : Vec16{};
-    }
+    const Vec16 y = affine(x, a, b, relu);
+    Vec16 q = {};
+    if (relu) g = y > 0.f ? g : Vec16{};
     if (fq.on()) {
         q = y * fq.inv_step;
         g = (q > fq.lo && q < fq.hi) ? g : Vec16{};

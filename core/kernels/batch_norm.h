@@ -11,8 +11,9 @@
 // layer's activation quantizer, applied here instead of in two passes of its own (read y, write ŷ; and in the
 // backward read y, read and write the gradient). The backward then also masks g outside the quantizer's range and
 // grad_sums adds s3[c] = Σ g·∂ŷ/∂s, the step's gradient per channel.
-// *_ref are the plain loops (the definition); the others keep 16-channel vectors in registers when C is a
-// multiple of 16 and fall back to the reference otherwise. tests/test_batch_norm.cpp compares them.
+// *_ref are the plain loops (the definition); the others keep channel vectors (kLanes = 16 or 8, float_vector.h)
+// in registers when C is a multiple of kLanes and fall back to the reference otherwise. tests/test_batch_norm.cpp
+// compares them.
 #pragma once
 #include <cstdint>
 #include <vector>

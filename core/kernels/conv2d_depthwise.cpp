@@ -7,9 +7,9 @@
 //
 //     for each output pixel:  list the taps (kh, kw) whose input pixel lies inside the image
 //         for each block of 16 channels c:
-//             acc = bias[c … c+15]
-//             for each listed tap:  acc += x[ih, iw, c … c+15] · wt[kh, kw, c … c+15]     (16 lanes at once)
-//             y[oh, ow, c … c+15] = acc
+//             acc = bias[c … c + kLanes − 1]
+//             for each listed tap:  acc += x[ih, iw, c … c + kLanes − 1] · wt[kh, kw, c … c + kLanes − 1]     (16 lanes at once)
+//             y[oh, ow, c … c + kLanes − 1] = acc
 //
 // wt is the filter transposed to (KH, KW, C), so one tap's 16 weights are contiguous like the 16 inputs.
 // Listing the taps per pixel handles padding and stride with no scratch copy and no test in the inner loop;
@@ -27,16 +27,11 @@
 #include <vector>
 
 #include "core/kernels/conv2d.h"
+#include "core/kernels/float_vector.h"
 
 namespace tern::kernels {
 
 namespace {
-
-typedef float Vec16 __attribute__((vector_size(64), aligned(4)));  // 16 floats; unaligned loads allowed
-constexpr int64_t kLanes = 16;
-
-inline Vec16 load16(const float* p) { return *reinterpret_cast<const Vec16*>(p); }
-inline void store16(float* p, Vec16 v) { *reinterpret_cast<Vec16*>(p) = v; }
 
 // The taps that reach inside the image for one pixel: src[t] is the offset of the other pixel's channel 0
 // (input pixel for forward, output-gradient pixel for backward-data), filt[t] the offset of the tap's C weights
@@ -56,9 +51,9 @@ struct TapList {
 void sum_taps(const float* src, const float* wt, const TapList& taps, const float* bias, int64_t C, float* out) {
     int64_t c = 0;
     for (; c + kLanes <= C; c += kLanes) {
-        Vec16 acc = bias ? load16(bias + c) : Vec16{};
-        for (size_t t = 0; t < taps.n; ++t) acc += load16(src + taps.src[t] + c) * load16(wt + taps.filt[t] + c);
-        store16(out + c, acc);
+        Vec acc = bias ? load_vec(bias + c) : Vec{};
+        for (size_t t = 0; t < taps.n; ++t) acc += load_vec(src + taps.src[t] + c) * load_vec(wt + taps.filt[t] + c);
+        store_vec(out + c, acc);
     }
     for (; c < C; ++c) {
         float acc = bias ? bias[c] : 0.f;
@@ -160,12 +155,12 @@ void conv2d_depthwise_backward_weight(const ConvShape& s, const float* x, const 
                 }
                 const float* g = dy + (row * s.OW + ow) * C;
                 int64_t c = 0;
-                // acc[tap, c … c+15] += ∂L/∂y[pixel, c … c+15] · x[the tap's input pixel, c … c+15]
+                // acc[tap, c … c + kLanes − 1] += ∂L/∂y[pixel, c … c + kLanes − 1] · x[the tap's input pixel, c … c + kLanes − 1]
                 for (; c + kLanes <= C; c += kLanes) {
-                    const Vec16 gv = load16(g + c);
+                    const Vec gv = load_vec(g + c);
                     for (size_t t = 0; t < taps.n; ++t) {
                         float* a = acc + taps.filt[t] + c;
-                        store16(a, load16(a) + gv * load16(x + taps.src[t] + c));
+                        store_vec(a, load_vec(a) + gv * load_vec(x + taps.src[t] + c));
                     }
                 }
                 for (; c < C; ++c)

@@ -18,7 +18,7 @@
 //   sweeps over all pixels of an image.
 // - Threads split the N·OH output rows; each thread pads the images it touches into its own scratch and, for
 //   ∂L/∂w, accumulates into its own buffer, summed at the end.
-// Vectors are GCC vector extensions (Vec16 below): 16 floats, compiled to AVX-512 when available and to pairs
+// Vectors are GCC vector extensions (Vec below): 16 floats, compiled to AVX-512 when available and to pairs
 // of AVX2 registers otherwise. conv2d_ref.cpp is the definition these loops are tested against.
 #include <omp.h>
 
@@ -28,22 +28,18 @@
 #include <vector>
 
 #include "core/kernels/conv2d.h"
+#include "core/kernels/float_vector.h"
 #include "core/tensor.h"
 
 namespace tern::kernels {
 
 namespace {
 
-typedef float Vec16 __attribute__((vector_size(64), aligned(4)));  // unaligned loads/stores allowed
-constexpr int kLanes = 16;
-
-inline Vec16 load16(const float* p) { return *reinterpret_cast<const Vec16*>(p); }
-inline void store16(float* p, Vec16 v) { *reinterpret_cast<Vec16*>(p) = v; }
-inline void store_partial(float* p, Vec16 v, int n) {  // the first n lanes
+inline void store_partial(float* p, Vec v, int n) {  // the first n lanes
     for (int i = 0; i < n; ++i) p[i] = v[i];
 }
-inline Vec16 load_partial(const float* p, int n) {  // the first n lanes, the rest 0: never reads past p[n - 1]
-    Vec16 v = {};
+inline Vec load_partial(const float* p, int n) {  // the first n lanes, the rest 0: never reads past p[n - 1]
+    Vec v = {};
     for (int i = 0; i < n; ++i) v[i] = p[i];
     return v;
 }
@@ -65,9 +61,9 @@ template <int R, int V, int STEP>
 void micro_kernel(const float* src, int64_t src_step, int64_t K, const Taps& taps, int64_t w_vstride,
                   const float* bias, float* out, int64_t out_step, int lanes_last) {
     const int64_t step = STEP ? STEP : src_step;
-    Vec16 acc[R][V];
+    Vec acc[R][V];
     for (int v = 0; v < V; ++v) {
-        Vec16 b = {};
+        Vec b = {};
         if (bias) {
             const int n = v == V - 1 ? lanes_last : kLanes;
             for (int i = 0; i < n; ++i) b[i] = bias[v * kLanes + i];
@@ -78,8 +74,8 @@ void micro_kernel(const float* src, int64_t src_step, int64_t K, const Taps& tap
         const float* s = src + taps.src_off[t];
         const float* w = taps.w[t];
         for (int64_t c = 0; c < K; ++c) {
-            Vec16 wv[V];
-            for (int v = 0; v < V; ++v) wv[v] = load16(w + v * w_vstride + c * kLanes);
+            Vec wv[V];
+            for (int v = 0; v < V; ++v) wv[v] = load_vec(w + v * w_vstride + c * kLanes);
             for (int r = 0; r < R; ++r) {
                 const float x = s[r * step + c];
                 for (int v = 0; v < V; ++v) acc[r][v] += x * wv[v];
@@ -90,7 +86,7 @@ void micro_kernel(const float* src, int64_t src_step, int64_t K, const Taps& tap
         for (int v = 0; v < V; ++v) {
             float* o = out + r * out_step + v * kLanes;
             if (v == V - 1 && lanes_last < kLanes) store_partial(o, acc[r][v], lanes_last);
-            else store16(o, acc[r][v]);
+            else store_vec(o, acc[r][v]);
         }
 }
 
@@ -98,7 +94,8 @@ using MicroKernel = void (*)(const float*, int64_t, int64_t, const Taps&, int64_
                              int);
 
 // Register budget: R·V accumulators + V weight vectors ≤ 32 AVX-512 registers.
-constexpr int kMaxR[5] = {0, 24, 12, 8, 6};  // by V = 1, 2, 3, 4
+constexpr int kMaxR[5] = {0, register_rows(1, 24), register_rows(2, 12), register_rows(3, 8),
+                          register_rows(4, 6)};  // by V = 1, 2, 3, 4
 
 template <int V, int STEP, int... Rs>
 MicroKernel pick(int R, std::integer_sequence<int, Rs...>) {
@@ -131,7 +128,7 @@ int vectors_per_block(int64_t ocg) {
     if (forced >= 1 && forced <= 4) return forced;
     // Two vectors at most: with four, a block's packed weights (4 × 9 taps × 64 channels × 64 B = 147 KB for
     // 64 channels) stream from L2 for every pixel block; measured on ResNet-20's 64-channel layers: 2 is ~30 % faster.
-    return ocg > 16 ? 2 : 1;
+    return ocg > kLanes ? 2 : 1;
 }
 
 // Splits `n` pixels into near-equal blocks of at most rmax.
@@ -165,7 +162,7 @@ void pad_image(const float* x, int64_t H, int64_t W, int64_t C, int64_t top, int
 // The packs are Tensors so that they come 64-byte aligned from the caching allocator: every 16-float weight
 // vector then sits in one cache line (a std::vector's 16-byte alignment made each load straddle two).
 Tensor pack_forward(const ConvShape& s, const float* w) {
-    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
+    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + kLanes - 1) / kLanes;
     Tensor packed = Tensor::zeros({s.groups * ocb * s.KH * s.KW * icg * kLanes});
     float* p = packed.data();
     for (int64_t g = 0; g < s.groups; ++g)
@@ -173,14 +170,14 @@ Tensor pack_forward(const ConvShape& s, const float* w) {
             for (int64_t c = 0; c < icg; ++c)
                 for (int64_t kh = 0; kh < s.KH; ++kh)
                     for (int64_t kw = 0; kw < s.KW; ++kw)
-                        p[size_t(((((g * ocb + o / 16) * s.KH + kh) * s.KW + kw) * icg + c) * kLanes + o % 16)] =
+                        p[size_t(((((g * ocb + o / kLanes) * s.KH + kh) * s.KW + kw) * icg + c) * kLanes + o % kLanes)] =
                             w[(((g * ocg + o) * icg + c) * s.KH + kh) * s.KW + kw];
     return packed;
 }
 
 // Packs wᵀ for backward-data: [group][icb][kh][kw][oc][16 input channels].
 Tensor pack_transposed(const ConvShape& s, const float* w) {
-    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, icb = (icg + 15) / 16;
+    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, icb = (icg + kLanes - 1) / kLanes;
     Tensor packed = Tensor::zeros({s.groups * icb * s.KH * s.KW * ocg * kLanes});
     float* p = packed.data();
     for (int64_t g = 0; g < s.groups; ++g)
@@ -188,7 +185,7 @@ Tensor pack_transposed(const ConvShape& s, const float* w) {
             for (int64_t c = 0; c < icg; ++c)
                 for (int64_t kh = 0; kh < s.KH; ++kh)
                     for (int64_t kw = 0; kw < s.KW; ++kw)
-                        p[size_t(((((g * icb + c / 16) * s.KH + kh) * s.KW + kw) * ocg + o) * kLanes + c % 16)] =
+                        p[size_t(((((g * icb + c / kLanes) * s.KH + kh) * s.KW + kw) * ocg + o) * kLanes + c % kLanes)] =
                             w[(((g * ocg + o) * icg + c) * s.KH + kh) * s.KW + kw];
     return packed;
 }
@@ -216,7 +213,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
     if (conv2d_is_depthwise(s)) return conv2d_depthwise_forward(s, x, w, bias, y);
     if (conv2d_winograd_applies(s)) return conv2d_winograd_forward(s, x, w, bias, y);
     if (!conv2d_fast_path(s)) return conv2d_forward_ref(s, x, w, bias, y);
-    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
+    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + kLanes - 1) / kLanes;
     const Tensor wp = pack_forward(s, w);
     const int64_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;
     // Extra right/bottom padding so that the last output row/column never reads past the scratch image.
@@ -249,7 +246,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
             for (int64_t g = 0; g < s.groups; ++g)
                 for (int64_t ob = 0; ob < ocb; ob += V) {
                     const int v_here = int(std::min<int64_t>(V, ocb - ob));
-                    const int lanes_last = int(std::min<int64_t>(16, ocg - (ob + v_here - 1) * 16));
+                    const int lanes_last = int(std::min<int64_t>(kLanes, ocg - (ob + v_here - 1) * kLanes));
                     taps.n = 0;
                     for (int64_t kh = 0; kh < s.KH; ++kh)
                         for (int64_t kw = 0; kw < s.KW; ++kw) {
@@ -257,10 +254,10 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
                             taps.w[taps.n] = wp.data() + ((((g * ocb + ob) * s.KH + kh) * s.KW + kw) * icg) * kLanes;
                             ++taps.n;
                         }
-                    const float* b = bias ? bias + g * ocg + ob * 16 : nullptr;
+                    const float* b = bias ? bias + g * ocg + ob * kLanes : nullptr;
                     for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
                         const float* src_row = xpad + oh * s.sh * Wpad * s.C;
-                        float* out_row = y + ((n * s.OH + oh) * s.OW) * s.OC + g * ocg + ob * 16;
+                        float* out_row = y + ((n * s.OH + oh) * s.OW) * s.OC + g * ocg + ob * kLanes;
                         for (auto [ow0, R] : blocks) {
                             MicroKernel k = micro_kernel_for(std::min(R, kMaxR[v_here]), v_here, s.sw * s.C);
                             k(src_row + ow0 * s.sw * s.C, s.sw * s.C, icg, taps, w_vstride, b, out_row + ow0 * s.OC,
@@ -280,7 +277,7 @@ void conv2d_backward_data(const ConvShape& s, const float* dy, const float* w, f
     if (conv2d_is_depthwise(s)) return conv2d_depthwise_backward_data(s, dy, w, dx);
     if (conv2d_winograd_applies(s)) return conv2d_winograd_backward_data(s, dy, w, dx);
     if (!conv2d_fast_path(s)) return conv2d_backward_data_ref(s, dy, w, dx);
-    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, icb = (icg + 15) / 16;
+    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, icb = (icg + kLanes - 1) / kLanes;
     const Tensor wp = pack_transposed(s, w);
     // ∂L/∂y is zero-padded by enough rows/columns that every tap of every phase reads inside the scratch image.
     const int64_t pt = s.KH, pl = s.KW;
@@ -313,7 +310,7 @@ void conv2d_backward_data(const ConvShape& s, const float* dy, const float* w, f
                 for (int64_t g = 0; g < s.groups; ++g)
                     for (int64_t cb = 0; cb < icb; cb += V) {
                         const int v_here = int(std::min<int64_t>(V, icb - cb));
-                        const int lanes_last = int(std::min<int64_t>(16, icg - (cb + v_here - 1) * 16));
+                        const int lanes_last = int(std::min<int64_t>(kLanes, icg - (cb + v_here - 1) * kLanes));
                         taps.n = 0;
                         for (int64_t kh = 0; kh < s.KH; ++kh) {
                             const int64_t num_h = ih + s.ph - kh;
@@ -330,11 +327,11 @@ void conv2d_backward_data(const ConvShape& s, const float* dy, const float* w, f
                                 ++taps.n;
                             }
                         }
-                        float* out_row = dx + ((n * s.H + ih) * s.W + q) * s.C + g * icg + cb * 16;
+                        float* out_row = dx + ((n * s.H + ih) * s.W + q) * s.C + g * icg + cb * kLanes;
                         for (auto [j0, R] : blocks) {
                             float* out = out_row + j0 * s.sw * s.C;
                             if (taps.n == 0) {  // no tap reaches these pixels (stride > kernel): zero gradient
-                                const int64_t channels = (v_here - 1) * 16 + lanes_last;
+                                const int64_t channels = (v_here - 1) * kLanes + lanes_last;
                                 for (int r = 0; r < R; ++r)
                                     std::memset(out + r * s.sw * s.C, 0, sizeof(float) * size_t(channels));
                                 continue;
@@ -355,17 +352,17 @@ void conv2d_backward_data(const ConvShape& s, const float* dy, const float* w, f
 template <int CB, int V, bool Partial>
 void weight_kernel(const float* xpad, int64_t x_row_step, int64_t x_pix_step, const float* dy, int64_t dy_pix_step,
                    int64_t OH, int64_t OW, int lanes_last, float* dw, int64_t dw_c_step) {
-    Vec16 acc[CB][V] = {};
+    Vec acc[CB][V] = {};
     for (int64_t oh = 0; oh < OH; ++oh) {
         const float* xr = xpad + oh * x_row_step;
         const float* gr = dy + oh * OW * dy_pix_step;
         for (int64_t ow = 0; ow < OW; ++ow) {
-            Vec16 g[V];
+            Vec g[V];
             // With Partial, the last vector has only lanes_last output channels: a full load would read the next
             // pixel's values, and past the end of ∂L/∂y at the last pixel (found by make asan).
             for (int v = 0; v < V; ++v) {
                 const float* p = gr + ow * dy_pix_step + v * kLanes;
-                g[v] = Partial && v == V - 1 ? load_partial(p, lanes_last) : load16(p);
+                g[v] = Partial && v == V - 1 ? load_partial(p, lanes_last) : load_vec(p);
             }
             const float* xp = xr + ow * x_pix_step;
             for (int c = 0; c < CB; ++c) {
@@ -377,13 +374,14 @@ void weight_kernel(const float* xpad, int64_t x_row_step, int64_t x_pix_step, co
     for (int c = 0; c < CB; ++c)
         for (int v = 0; v < V; ++v) {
             float* d = dw + c * dw_c_step + v * kLanes;
-            store16(d, load16(d) + acc[c][v]);
+            store_vec(d, load_vec(d) + acc[c][v]);
         }
 }
 
 using WeightKernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, int, float*,
                               int64_t);
-constexpr int kMaxCB[5] = {0, 16, 12, 8, 6};  // input channels per register block, by V
+constexpr int kMaxCB[5] = {0, register_rows(1, 16), register_rows(2, 12), register_rows(3, 8),
+                           register_rows(4, 6)};  // input channels per register block, by V
 
 template <int V, bool Partial, int... Cs>
 WeightKernel pick_weight(int cb, std::integer_sequence<int, Cs...>) {
@@ -408,7 +406,7 @@ void conv2d_backward_weight(const ConvShape& s, const float* x, const float* dy,
     if (conv2d_is_depthwise(s)) return conv2d_depthwise_backward_weight(s, x, dy, dw);
     if (conv2d_winograd_applies(s)) return conv2d_winograd_backward_weight(s, x, dy, dw);
     if (!conv2d_fast_path(s)) return conv2d_backward_weight_ref(s, x, dy, dw);
-    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + 15) / 16;
+    const int64_t icg = s.C / s.groups, ocg = s.OC / s.groups, ocb = (ocg + kLanes - 1) / kLanes;
     const int V = vectors_per_block(ocg);
     // Blocks of input channels: near-equal, at most kMaxCB[V] (e.g. 64 channels with V = 4 → 6 blocks of 10–11? no:
     // at most 6 → 11 blocks, sizes 5–6), so no block is a tiny remainder.
@@ -441,11 +439,11 @@ void conv2d_backward_weight(const ConvShape& s, const float* x, const float* dy,
                             for (int64_t ob = 0; ob < ocb; ob += V) {
                                 const int64_t c0 = icg * cbi / n_cblocks, c1 = icg * (cbi + 1) / n_cblocks;
                                 const int v_here = int(std::min<int64_t>(V, ocb - ob));
-                                const int lanes_last = int(std::min<int64_t>(16, ocg - (ob + v_here - 1) * 16));
+                                const int lanes_last = int(std::min<int64_t>(kLanes, ocg - (ob + v_here - 1) * kLanes));
                                 const int cb_here = int(c1 - c0);
                                 const float* xs = xpad + ((oh0 * s.sh + kh) * Wpad + kw) * s.C + g * icg + c0;
-                                const float* gs = dy + ((n * s.OH + oh0) * s.OW) * s.OC + g * ocg + ob * 16;
-                                float* d = acc + (((g * s.KH + kh) * s.KW + kw) * icg + c0) * ocb * kLanes + ob * 16;
+                                const float* gs = dy + ((n * s.OH + oh0) * s.OW) * s.OC + g * ocg + ob * kLanes;
+                                float* d = acc + (((g * s.KH + kh) * s.KW + kw) * icg + c0) * ocb * kLanes + ob * kLanes;
                                 const WeightKernel k = weight_kernel_for(cb_here, v_here, lanes_last < kLanes);
                                 k(xs, s.sh * Wpad * s.C, s.sw * s.C, gs, s.OC, oh1 - oh0, s.OW, lanes_last, d,
                                   ocb * kLanes);

@@ -56,20 +56,17 @@
 #include <vector>
 
 #include "core/kernels/conv2d.h"
+#include "core/kernels/float_vector.h"
 #include "core/tensor.h"
 
 namespace tern::kernels {
 
 namespace {
 
-typedef float Vec16 __attribute__((vector_size(64), aligned(4)));
-constexpr int kLanes = 16;
 constexpr int kTiles = 24;         // tiles per block, forward and backward-data
 constexpr int kTilesWeight = 48;   // tiles per block, backward-weight (amortizes the ∂L/∂U accumulator traffic)
 
 
-inline Vec16 load16(const float* p) { return *reinterpret_cast<const Vec16*>(p); }
-inline void store16(float* p, Vec16 v) { *reinterpret_cast<Vec16*>(p) = v; }
 
 // The tiles of the flattened (N, TH, TW) grid: image and top-left output pixel of tiles first … first + count − 1,
 // listed once per block (two divisions for the block, not per tile and phase).
@@ -96,17 +93,17 @@ struct TileGrid {
 struct F2 {
     static constexpr int m = 2, alpha = 4;  // output tile side, patch (and transform) side
     static constexpr float G[alpha][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-    static void input(const Vec16* d, Vec16* t) {  // t = Bᵀ d
+    static void input(const Vec* d, Vec* t) {  // t = Bᵀ d
         t[0] = d[0] - d[2];
         t[1] = d[1] + d[2];
         t[2] = d[2] - d[1];
         t[3] = d[1] - d[3];
     }
-    static void output(const Vec16* u, Vec16* y) {  // y = Aᵀ u
+    static void output(const Vec* u, Vec* y) {  // y = Aᵀ u
         y[0] = u[0] + u[1] + u[2];
         y[1] = u[1] - u[2] - u[3];
     }
-    static void adjoint(const Vec16* g, Vec16* u) {  // u = A g, the transpose of output()
+    static void adjoint(const Vec* g, Vec* u) {  // u = A g, the transpose of output()
         u[0] = g[0];
         u[1] = g[0] + g[1];
         u[2] = g[0] - g[1];
@@ -120,9 +117,9 @@ struct F4 {
     static constexpr float G[alpha][3] = {{1.f / 4, 0, 0},          {-1.f / 6, -1.f / 6, -1.f / 6},
                                           {-1.f / 6, 1.f / 6, -1.f / 6}, {1.f / 24, 1.f / 12, 1.f / 6},
                                           {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
-    static void input(const Vec16* d, Vec16* t) {
-        const Vec16 a = d[4] - 4 * d[2], b = d[3] - 4 * d[1];  // shared by rows 1–2
-        const Vec16 c = d[4] - d[2], e = 2 * (d[3] - d[1]);    // shared by rows 3–4
+    static void input(const Vec* d, Vec* t) {
+        const Vec a = d[4] - 4 * d[2], b = d[3] - 4 * d[1];  // shared by rows 1–2
+        const Vec c = d[4] - d[2], e = 2 * (d[3] - d[1]);    // shared by rows 3–4
         t[0] = 4 * d[0] - 5 * d[2] + d[4];
         t[1] = a + b;
         t[2] = a - b;
@@ -130,16 +127,16 @@ struct F4 {
         t[4] = c - e;
         t[5] = 4 * d[1] - 5 * d[3] + d[5];
     }
-    static void output(const Vec16* u, Vec16* y) {
-        const Vec16 p1 = u[1] + u[2], m1 = u[1] - u[2], p3 = u[3] + u[4], m3 = u[3] - u[4];
+    static void output(const Vec* u, Vec* y) {
+        const Vec p1 = u[1] + u[2], m1 = u[1] - u[2], p3 = u[3] + u[4], m3 = u[3] - u[4];
         y[0] = u[0] + p1 + p3;
         y[1] = m1 + 2 * m3;
         y[2] = p1 + 4 * p3;
         y[3] = m1 + 8 * m3 + u[5];
     }
-    static void adjoint(const Vec16* g, Vec16* u) {
-        const Vec16 ev = g[0] + g[2], od = g[1] + g[3];              // for the ±1 rows
-        const Vec16 ev2 = g[0] + 4 * g[2], od2 = 2 * g[1] + 8 * g[3];  // for the ±2 rows
+    static void adjoint(const Vec* g, Vec* u) {
+        const Vec ev = g[0] + g[2], od = g[1] + g[3];              // for the ±1 rows
+        const Vec ev2 = g[0] + 4 * g[2], od2 = 2 * g[1] + 8 * g[3];  // for the ±2 rows
         u[0] = g[0];
         u[1] = ev + od;
         u[2] = ev - od;
@@ -160,20 +157,20 @@ inline __attribute__((always_inline)) void input_transform_patch(const float* x,
                                                                  int64_t v_step) {
     constexpr int A = F::alpha;
     const float* p = x + (h0 * W + w0) * C + c0;
-    Vec16 t[A][A];  // Bᵀ d, one column j of d at a time
+    Vec t[A][A];  // Bᵀ d, one column j of d at a time
     for (int j = 0; j < A; ++j) {
-        Vec16 d[A], col[A];
+        Vec d[A], col[A];
         for (int i = 0; i < A; ++i) {
             const int64_t h = h0 + i, w = w0 + j;
-            d[i] = Interior || (h >= 0 && h < H && w >= 0 && w < W) ? load16(p + (i * W + j) * C) : Vec16{};
+            d[i] = Interior || (h >= 0 && h < H && w >= 0 && w < W) ? load_vec(p + (i * W + j) * C) : Vec{};
         }
         F::input(d, col);
         for (int i = 0; i < A; ++i) t[i][j] = col[i];
     }
     for (int i = 0; i < A; ++i) {  // (Bᵀ d) B: the same transform along each row
-        Vec16 row[A];
+        Vec row[A];
         F::input(t[i], row);
-        for (int j = 0; j < A; ++j) store16(v + (i * A + j) * v_step, row[j]);
+        for (int j = 0; j < A; ++j) store_vec(v + (i * A + j) * v_step, row[j]);
     }
 }
 // V = Bᵀ d B for any patch: picks the instantiation without bounds tests when the patch lies inside the image.
@@ -192,19 +189,19 @@ template <class F>
 void output_transform(const float* mm, int64_t m_step, const float* bias, float* y, int64_t OH, int64_t OW,
                       int64_t K, int64_t oh, int64_t ow, int64_t k0) {
     constexpr int A = F::alpha, m = F::m;
-    Vec16 t[m][A];  // Aᵀ M
+    Vec t[m][A];  // Aᵀ M
     for (int j = 0; j < A; ++j) {
-        Vec16 col[A], out[m];
-        for (int i = 0; i < A; ++i) col[i] = load16(mm + (i * A + j) * m_step);
+        Vec col[A], out[m];
+        for (int i = 0; i < A; ++i) col[i] = load_vec(mm + (i * A + j) * m_step);
         F::output(col, out);
         for (int i = 0; i < m; ++i) t[i][j] = out[i];
     }
-    const Vec16 b = bias ? load16(bias + k0) : Vec16{};
+    const Vec b = bias ? load_vec(bias + k0) : Vec{};
     for (int i = 0; i < m && oh + i < OH; ++i) {
-        Vec16 out[m];
+        Vec out[m];
         F::output(t[i], out);
         float* row = y + ((oh + i) * OW + ow) * K + k0;
-        for (int j = 0; j < m && ow + j < OW; ++j) store16(row + j * K, out[j] + b);
+        for (int j = 0; j < m && ow + j < OW; ++j) store_vec(row + j * K, out[j] + b);
     }
 }
 
@@ -214,18 +211,18 @@ template <class F>
 void output_adjoint(const float* dy, int64_t OH, int64_t OW, int64_t K, int64_t oh, int64_t ow, int64_t k0,
                     float* mm, int64_t m_step) {
     constexpr int A = F::alpha, m = F::m;
-    Vec16 t[A][m];  // A ∂L/∂Y
+    Vec t[A][m];  // A ∂L/∂Y
     for (int j = 0; j < m; ++j) {
-        Vec16 g[m], col[A];
+        Vec g[m], col[A];
         for (int i = 0; i < m; ++i)
-            g[i] = oh + i < OH && ow + j < OW ? load16(dy + ((oh + i) * OW + ow + j) * K + k0) : Vec16{};
+            g[i] = oh + i < OH && ow + j < OW ? load_vec(dy + ((oh + i) * OW + ow + j) * K + k0) : Vec{};
         F::adjoint(g, col);
         for (int i = 0; i < A; ++i) t[i][j] = col[i];
     }
     for (int i = 0; i < A; ++i) {  // (A ∂L/∂Y) Aᵀ
-        Vec16 row[A];
+        Vec row[A];
         F::adjoint(t[i], row);
-        for (int j = 0; j < A; ++j) store16(mm + (i * A + j) * m_step, row[j]);
+        for (int j = 0; j < A; ++j) store_vec(mm + (i * A + j) * m_step, row[j]);
     }
 }
 
@@ -261,16 +258,16 @@ void product_kernel(const float* src, int64_t C_runtime, const float* u, float* 
     const int64_t C = STEP ? STEP : C_runtime;
     // The unroll pragmas keep the R·V accumulators in registers: left to itself, GCC unrolled the (constant) c
     // loop instead and kept the accumulators on the stack, loading and storing one per multiply-add (3× slower).
-    Vec16 acc[R][V];
+    Vec acc[R][V];
 #pragma GCC unroll 32
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) acc[r][v] = Vec16{};
+        for (int v = 0; v < V; ++v) acc[r][v] = Vec{};
 #pragma GCC unroll 1
     for (int64_t c = 0; c < C; ++c) {
-        Vec16 uv[V];
+        Vec uv[V];
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) uv[v] = load16(u + (v * C + c) * kLanes);
+        for (int v = 0; v < V; ++v) uv[v] = load_vec(u + (v * C + c) * kLanes);
 #pragma GCC unroll 32
         for (int r = 0; r < R; ++r) {
             const float s = src[r * C + c];
@@ -281,10 +278,10 @@ void product_kernel(const float* src, int64_t C_runtime, const float* u, float* 
 #pragma GCC unroll 32
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) store16(out + r * out_step + v * kLanes, acc[r][v]);
+        for (int v = 0; v < V; ++v) store_vec(out + r * out_step + v * kLanes, acc[r][v]);
 }
 using ProductKernel = void (*)(const float*, int64_t, const float*, float*, int64_t);
-constexpr int kMaxR[3] = {0, 24, 12};  // accumulators R·V + V weight vectors ≤ 32 registers
+constexpr int kMaxR[3] = {0, register_rows(1, 24), register_rows(2, 12)};  // R·V accumulators + V + 1 ≤ registers
 
 template <int V, int STEP, int... Rs>
 ProductKernel pick_product(int R, std::integer_sequence<int, Rs...>) {
@@ -309,16 +306,16 @@ ProductKernel product_kernel_for(int R, int V, int64_t C) {
 template <int CB, int V>
 void weight_product_kernel(const float* v_in, int64_t C, const float* dm, int64_t K, int64_t T, float* du,
                            int64_t du_step) {
-    Vec16 acc[CB][V];  // (unrolled as in product_kernel)
+    Vec acc[CB][V];  // (unrolled as in product_kernel)
 #pragma GCC unroll 16
     for (int c = 0; c < CB; ++c)
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) acc[c][v] = Vec16{};
+        for (int v = 0; v < V; ++v) acc[c][v] = Vec{};
 #pragma GCC unroll 1
     for (int64_t t = 0; t < T; ++t) {
-        Vec16 g[V];
+        Vec g[V];
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) g[v] = load16(dm + t * K + v * kLanes);
+        for (int v = 0; v < V; ++v) g[v] = load_vec(dm + t * K + v * kLanes);
 #pragma GCC unroll 16
         for (int c = 0; c < CB; ++c) {
             const float s = v_in[t * C + c];
@@ -331,11 +328,11 @@ void weight_product_kernel(const float* v_in, int64_t C, const float* dm, int64_
 #pragma GCC unroll 4
         for (int v = 0; v < V; ++v) {
             float* d = du + c * du_step + v * kLanes;
-            store16(d, load16(d) + acc[c][v]);
+            store_vec(d, load_vec(d) + acc[c][v]);
         }
 }
 using WeightProductKernel = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
-constexpr int kMaxCB[3] = {0, 16, 12};
+constexpr int kMaxCB[3] = {0, register_rows(1, 16), register_rows(2, 12)};
 
 template <int V, int... Cs>
 WeightProductKernel pick_weight_product(int cb, std::integer_sequence<int, Cs...>) {

@@ -8,8 +8,9 @@
 //   ∂L/∂w[oc, ic, kh, kw]    = Σ_{n, oh, ow} ∂L/∂y[n, oh, ow, oc] · x[n, oh·sh + kh − ph, ow·sw + kw − pw, ic]
 //
 // conv2d_ref.cpp is the definition: loop nests a reader can check by hand. conv2d_fast.cpp computes the same
-// with register blocking and AVX-512, hands depthwise shapes to conv2d_depthwise.cpp (channels in the vector
-// lanes) and stride-1 3×3 shapes to conv2d_winograd.cpp. tests/test_conv2d.cpp checks fast == reference on odd sizes.
+// with register blocking in vectors of kLanes floats (float_vector.h: AVX-512 or AVX2), hands depthwise shapes to
+// conv2d_depthwise.cpp (channels in the vector lanes) and stride-1 3×3 shapes to conv2d_winograd.cpp.
+// tests/test_conv2d.cpp checks fast == reference on odd sizes.
 #pragma once
 #include <cstdint>
 
@@ -50,7 +51,7 @@ void conv2d_depthwise_backward_data(const ConvShape& s, const float* dy, const f
 void conv2d_depthwise_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw);
 
 // Winograd F(2×2, 3×3) and F(4×4, 3×3) kernels (conv2d_winograd.cpp) for groups 1, 3×3, stride 1, padding 1, C and OC multiples
-// of 16 (`conv2d_winograd_supports`); the same contracts. The conv2d_* functions above call them for such shapes
+// of kLanes (16, or 8 on AVX2 builds; `conv2d_winograd_supports`); the same contracts. The conv2d_* functions above call them for such shapes
 // where they are faster (`conv2d_winograd_applies`: up to 128 × 128 channels, at least 96 output tiles of 2×2)
 // unless switched off — TERN_CONV_WINOGRAD=0 in the environment or set_conv2d_winograd(false) — to compare.
 // `tile` picks the algorithm: 2 → F(2×2, 3×3), 4 → F(4×4, 3×3), 0 → `conv2d_winograd_tile(s)`, the measured

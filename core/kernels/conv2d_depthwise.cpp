@@ -6,14 +6,14 @@
 // channels themselves are the lanes: pixel (h, w) holds its C channels contiguously (NHWC), and
 //
 //     for each output pixel:  list the taps (kh, kw) whose input pixel lies inside the image
-//         for each block of 16 channels c:
+//         for each block of kLanes channels c (16 with AVX-512, 8 with AVX2; float_vector.h):
 //             acc = bias[c … c + kLanes − 1]
-//             for each listed tap:  acc += x[ih, iw, c … c + kLanes − 1] · wt[kh, kw, c … c + kLanes − 1]     (16 lanes at once)
+//             for each listed tap:  acc += x[ih, iw, c … c + kLanes − 1] · wt[kh, kw, c … c + kLanes − 1]
 //             y[oh, ow, c … c + kLanes − 1] = acc
 //
-// wt is the filter transposed to (KH, KW, C), so one tap's 16 weights are contiguous like the 16 inputs.
+// wt is the filter transposed to (KH, KW, C), so one tap's kLanes weights are contiguous like the inputs.
 // Listing the taps per pixel handles padding and stride with no scratch copy and no test in the inner loop;
-// the list is shared by all channel blocks. The C mod 16 channels after the last full block take a scalar loop.
+// the list is shared by all channel blocks. The C mod kLanes channels after the last full block take a scalar loop.
 // - Backward-data is the same loop in gather form: ∂L/∂x[ih, iw, c] = Σ ∂L/∂y[oh, ow, c] · w[c, kh, kw] over
 //   the taps with ih = oh·sh + kh − ph and iw = ow·sw + kw − pw, i.e. oh = (ih + ph − kh) / sh when that
 //   division is exact — a tap list per input pixel.
@@ -155,7 +155,7 @@ void conv2d_depthwise_backward_weight(const ConvShape& s, const float* x, const 
                 }
                 const float* g = dy + (row * s.OW + ow) * C;
                 int64_t c = 0;
-                // acc[tap, c … c + kLanes − 1] += ∂L/∂y[pixel, c … c + kLanes − 1] · x[the tap's input pixel, c … c + kLanes − 1]
+                // acc[tap, c …] += ∂L/∂y[pixel, c …] · x[the tap's input pixel, c …]   (kLanes channels from c)
                 for (; c + kLanes <= C; c += kLanes) {
                     const Vec gv = load_vec(g + c);
                     for (size_t t = 0; t < taps.n; ++t) {

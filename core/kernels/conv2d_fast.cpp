@@ -2,14 +2,15 @@
 //
 // Why direct convolution and not im2col + sgemm: ResNet-20's layers have 16–64 channels; as GEMMs those are
 // skinny (K = 144, N = 16) and OpenBLAS reaches a fraction of peak on them. Here the output channels are the
-// vector lanes (16 floats = one AVX-512 register) and the kernel keeps a block of R pixels × V channel-vectors
-// of accumulators in registers while it streams the input channels:
+// vector lanes (kLanes floats = one register: 16 with AVX-512, 8 with AVX2; float_vector.h) and the kernel keeps a
+// block of R pixels × V channel-vectors of accumulators in registers while it streams the input channels:
 //
 //     for each tap (kh, kw):  for each input channel c:
-//         w[v]       = 16 weights for output channels v·16 … v·16+15   (V vector loads)
+//         w[v]       = 16 weights for output channels v·16 … v·16+15   (V vector loads; with AVX-512's 16 lanes)
 //         acc[r][v] += x[pixel r, c] (broadcast) · w[v]                 (R·V fused multiply-adds)
 //
-// With R·V ≈ 16–24 accumulators the loop is bound by the multiply-adds, not by loads.
+// With R·V ≈ 16–24 accumulators (32 registers; 12–14 with AVX2's 16) the loop is bound by the multiply-adds,
+// not by loads.
 // - Padding: each image is first copied into a zero-bordered scratch image, so no tap ever needs a bounds test.
 // - Backward-data is the same kernel: ∂L/∂x[i] gathers ∂L/∂y over the taps that read x[i]. For stride s the input
 //   pixels split into s "phases" (i mod s); within one phase and one row the contributing taps are fixed and the
@@ -18,8 +19,8 @@
 //   sweeps over all pixels of an image.
 // - Threads split the N·OH output rows; each thread pads the images it touches into its own scratch and, for
 //   ∂L/∂w, accumulates into its own buffer, summed at the end.
-// Vectors are GCC vector extensions (Vec below): 16 floats, compiled to AVX-512 when available and to pairs
-// of AVX2 registers otherwise. conv2d_ref.cpp is the definition these loops are tested against.
+// Vectors are GCC vector extensions (Vec, float_vector.h), one machine register wide; the packed layouts below
+// say "16" where they mean kLanes. conv2d_ref.cpp is the definition these loops are tested against.
 #include <omp.h>
 
 #include <algorithm>
@@ -93,7 +94,7 @@ void micro_kernel(const float* src, int64_t src_step, int64_t K, const Taps& tap
 using MicroKernel = void (*)(const float*, int64_t, int64_t, const Taps&, int64_t, const float*, float*, int64_t,
                              int);
 
-// Register budget: R·V accumulators + V weight vectors ≤ 32 AVX-512 registers.
+// Register budget: R·V accumulators + V weight vectors + 1 broadcast ≤ the vector registers (float_vector.h).
 constexpr int kMaxR[5] = {0, register_rows(1, 24), register_rows(2, 12), register_rows(3, 8),
                           register_rows(4, 6)};  // by V = 1, 2, 3, 4
 
@@ -170,7 +171,8 @@ Tensor pack_forward(const ConvShape& s, const float* w) {
             for (int64_t c = 0; c < icg; ++c)
                 for (int64_t kh = 0; kh < s.KH; ++kh)
                     for (int64_t kw = 0; kw < s.KW; ++kw)
-                        p[size_t(((((g * ocb + o / kLanes) * s.KH + kh) * s.KW + kw) * icg + c) * kLanes + o % kLanes)] =
+                        p[size_t(((((g * ocb + o / kLanes) * s.KH + kh) * s.KW + kw) * icg + c) * kLanes +
+                                 o % kLanes)] =
                             w[(((g * ocg + o) * icg + c) * s.KH + kh) * s.KW + kw];
     return packed;
 }
@@ -185,7 +187,8 @@ Tensor pack_transposed(const ConvShape& s, const float* w) {
             for (int64_t c = 0; c < icg; ++c)
                 for (int64_t kh = 0; kh < s.KH; ++kh)
                     for (int64_t kw = 0; kw < s.KW; ++kw)
-                        p[size_t(((((g * icb + c / kLanes) * s.KH + kh) * s.KW + kw) * ocg + o) * kLanes + c % kLanes)] =
+                        p[size_t(((((g * icb + c / kLanes) * s.KH + kh) * s.KW + kw) * ocg + o) * kLanes +
+                                 c % kLanes)] =
                             w[(((g * ocg + o) * icg + c) * s.KH + kh) * s.KW + kw];
     return packed;
 }
@@ -443,7 +446,8 @@ void conv2d_backward_weight(const ConvShape& s, const float* x, const float* dy,
                                 const int cb_here = int(c1 - c0);
                                 const float* xs = xpad + ((oh0 * s.sh + kh) * Wpad + kw) * s.C + g * icg + c0;
                                 const float* gs = dy + ((n * s.OH + oh0) * s.OW) * s.OC + g * ocg + ob * kLanes;
-                                float* d = acc + (((g * s.KH + kh) * s.KW + kw) * icg + c0) * ocb * kLanes + ob * kLanes;
+                                float* d =
+                                    acc + (((g * s.KH + kh) * s.KW + kw) * icg + c0) * ocb * kLanes + ob * kLanes;
                                 const WeightKernel k = weight_kernel_for(cb_here, v_here, lanes_last < kLanes);
                                 k(xs, s.sh * Wpad * s.C, s.sw * s.C, gs, s.OC, oh1 - oh0, s.OW, lanes_last, d,
                                   ocb * kLanes);

@@ -1,5 +1,6 @@
 // core/kernels/conv2d_winograd.cpp — Winograd F(2×2, 3×3) and F(4×4, 3×3) convolution for 3×3, stride-1,
-// padding-1 layers (forward, backward-data, backward-weight), NHWC, channel counts that are multiples of 16.
+// padding-1 layers (forward, backward-data, backward-weight), NHWC, channel counts that are multiples of kLanes
+// (16 with AVX-512, 8 with AVX2: float_vector.h; "16 channels" below means one vector of kLanes).
 //
 // A direct 3×3 convolution spends 9 multiply-adds per output pixel, input channel and output channel. Winograd's
 // minimal filtering algorithm (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016) computes

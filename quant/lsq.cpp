@@ -78,12 +78,10 @@ Tensor LsqQuantizer::forward(const Tensor& v_in) {
         const float *pv = v.data(), *pg = g.data();
         float* pgv = gv.data();
         double gs = 0;
-#pragma omp parallel for simd reduction(+ : gs) if (n >= kParallelGrain)
-        for (int64_t i = 0; i < n; ++i) {
-            const float q = pv[i] * fq.inv_step;
-            pgv[i] = kernels::fake_quantize_passes(q, fq) ? pg[i] : 0.f;   // ∂v̂/∂v
-            gs += double(pg[i] * kernels::fake_quantize_step_grad(q, fq));  // ∂v̂/∂s
-        }
+        constexpr int64_t kChunk = 16384;  // elements per task: vector loops inside, threads across
+#pragma omp parallel for reduction(+ : gs) schedule(static) if (n >= kParallelGrain)
+        for (int64_t b = 0; b < n; b += kChunk)
+            gs += kernels::fake_quantize_backward(pv + b, pg + b, pgv + b, std::min(kChunk, n - b), fq);
         return std::vector<Tensor>{gv, Tensor::full({1}, float(gs * grad_scale))};
     });
     return out;

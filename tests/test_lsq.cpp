@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "core/kernels/fake_quantize.h"
 #include "core/ops/reduce.h"
 #include "layers/batch_norm2d.h"
 #include "layers/conv2d.h"
@@ -244,4 +245,25 @@ TEST_CASE("LSQ keeps its bit width in the state dict; loading another width is a
     CHECK(message.find("linear") != std::string::npos);
     CHECK(message.find("--act-bits-last") != std::string::npos);
     CHECK_THROWS(other->forward(uniform({2, 32, 32, 3}, -1, 1, 6)));  // and the forward pass refuses too
+}
+
+TEST_CASE("LSQ's vector backward kernel equals the scalar formulas on odd sizes (signed and unsigned, clipped "
+          "values, exact rounding ties)") {
+    using namespace tern::kernels;
+    for (const FakeQuant f : {make_fake_quant(0.25f, 0.f, 3.f), make_fake_quant(0.1f, -8.f, 7.f)})
+        for (int64_t n : {1, 7, 8, 17, 130, 1001}) {
+            INFO("n = " << n << ", range [" << f.lo << ", " << f.hi << "]");
+            std::vector<float> v = uniform({n}, -1.2f, 1.2f, uint32_t(n)).to_vector();
+            const std::vector<float> g = uniform({n}, -1, 1, uint32_t(n + 1)).to_vector();
+            if (n > 3) v[1] = 0.5f * f.step, v[2] = 1.5f * f.step, v[3] = f.hi * f.step;  // ties, the upper clip
+            std::vector<float> gv(static_cast<size_t>(n), 7.f);
+            const double sum = fake_quantize_backward(v.data(), g.data(), gv.data(), n, f);
+            double expected = 0;
+            for (size_t i = 0; i < size_t(n); ++i) {
+                const float q = v[i] * f.inv_step;
+                CHECK(gv[i] == (q > f.lo && q < f.hi ? g[i] : 0.f));
+                expected += double(g[i]) * double(q <= f.lo ? f.lo : q >= f.hi ? f.hi : std::nearbyint(q) - q);
+            }
+            CHECK(sum == doctest::Approx(expected).epsilon(1e-5));
+        }
 }

@@ -18,12 +18,6 @@
 namespace tern::kernels {
 
 namespace {
-// Round half to even, exact for |q| < 2²²: adding 1.5·2²³ leaves no fraction bits, so the addition rounds q (in
-// the default rounding mode, to nearest even); subtracting gives it back. Quantizer levels are far inside the range.
-inline Vec round_even(Vec q) {
-    const float magic = 12582912.f;  // 1.5·2²³
-    return (q + magic) - magic;
-}
 inline Vec splat(float v) { return Vec{} + v; }
 // The output before quantization, x·a + b (then max(·, 0) with a fused ReLU), and q = that · (1/s).
 inline Vec affine(Vec x, Vec a, Vec b, bool relu) {
@@ -129,7 +123,9 @@ void bn_grad_sums(const float* g, const float* x, const float* mean, int64_t M, 
         const Passed p = passed_gradient(xv, load_vec(f.a + c), load_vec(f.b + c), gv, f.relu, fq);
         t[0] += p.g;
         t[1] += p.g * (xv - load_vec(mean + c));
-        const Vec dq = p.q <= fq.lo ? splat(fq.lo) : (p.q >= fq.hi ? splat(fq.hi) : round_even(p.q) - p.q);  // ∂ŷ/∂s
+        const Vec dq = p.q <= fq.lo   ? splat(fq.lo)  // ∂ŷ/∂s
+                       : p.q >= fq.hi ? splat(fq.hi)
+                                      : round_half_even_small(p.q) - p.q;
         t[2] += gv * dq;
     });
 }
@@ -141,7 +137,7 @@ void bn_apply(const float* x, float* y, int64_t M, int64_t C, BnAffine f) {
     for (int64_t r = 0; r < M; ++r)
         for (int64_t c = 0; c < C; c += kLanes) {
             Vec v = affine(load_vec(x + r * C + c), load_vec(f.a + c), load_vec(f.b + c), f.relu);
-            if (fq.on()) v = round_even(clamp(v * fq.inv_step, fq)) * fq.step;
+            if (fq.on()) v = round_half_even_small(clamp(v * fq.inv_step, fq)) * fq.step;
             store_vec(y + r * C + c, v);
         }
 }

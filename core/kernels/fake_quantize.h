@@ -25,9 +25,11 @@ inline FakeQuant make_fake_quant(float step, float lo, float hi) { return {step,
 
 // Round half to even, exact for |q| < 2²²: adding 1.5·2²³ leaves no fraction bits, so the addition rounds q (in
 // the default rounding mode, to nearest even) and the subtraction gives it back — what std::nearbyint does, except
-// that −0.3 gives +0. Only used on q inside a quantizer's range (levels are far below 2²²); the same trick as
-// batch_norm_fast.cpp's round_even, so the fused and the separate quantizer round alike.
-inline float round_half_even_small(float q) {
+// that −0.3 gives +0. Only used on q inside a quantizer's range (levels are far below 2²²). batch_norm_fast.cpp's
+// fused quantizer rounds with it too, so the fused and the separate quantizer round alike.
+// T is float or Vec (float_vector.h): the BN kernels and the LSQ backward round whole vectors with it.
+template <class T>
+inline T round_half_even_small(T q) {
     const float magic = 12582912.f;  // 1.5·2²³
     return (q + magic) - magic;
 }
@@ -52,7 +54,7 @@ inline float fake_quantize_step_grad(float q, const FakeQuant& f) {  // (outside
 // kSumBlock elements, then in double (as batch_norm_fast.cpp's sums), so the result does not depend on threads.
 inline double fake_quantize_backward(const float* v, const float* g, float* gv, int64_t n, FakeQuant f) {
     constexpr int64_t kSumBlock = 128;
-    const Vec lo = Vec{} + f.lo, hi = Vec{} + f.hi, zero = {}, magic = Vec{} + 12582912.f;
+    const Vec lo = Vec{} + f.lo, hi = Vec{} + f.hi, zero = {};
     double total = 0;
     int64_t i = 0;
     while (i + kLanes <= n) {
@@ -61,7 +63,7 @@ inline double fake_quantize_backward(const float* v, const float* g, float* gv, 
         for (; i + kLanes <= end; i += kLanes) {
             const Vec q = load_vec(v + i) * f.inv_step, gi = load_vec(g + i);
             store_vec(gv + i, (q > lo) & (q < hi) ? gi : zero);                  // ∂v̂/∂v
-            Vec d = ((q + magic) - magic) - q;                                   // ∂v̂/∂s inside the range,
+            Vec d = round_half_even_small(q) - q;                                // ∂v̂/∂s inside the range,
             d = q >= hi ? hi : d;                                                // Q_P above,
             d = q <= lo ? lo : d;                                                // −Q_N below
             sum += gi * d;

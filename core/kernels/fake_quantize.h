@@ -51,7 +51,7 @@ inline float fake_quantize_step_grad(float q, const FakeQuant& f) {  // (outside
 // LSQ's backward over n elements: gv = ∂L/∂v̂ where v passes (else 0); returns Σ ∂L/∂v̂ · ∂v̂/∂s. Written with
 // explicit vectors (float_vector.h): as a plain `omp simd` loop with a double sum GCC left it scalar, with branches
 // (~30 ms of a ResNet-20 LSQ-A4 step on AVX2). The products are summed in float vectors over blocks of
-// kSumBlock elements, then in double (as batch_norm_fast.cpp's sums), so the result does not depend on threads.
+// kSumBlock elements, then in double (as batch_norm_fast.cpp's sums), so no float sum grows long.
 inline double fake_quantize_backward(const float* v, const float* g, float* gv, int64_t n, FakeQuant f) {
     constexpr int64_t kSumBlock = 128;
     const Vec lo = Vec{} + f.lo, hi = Vec{} + f.hi, zero = {};

@@ -123,9 +123,7 @@ void bn_grad_sums(const float* g, const float* x, const float* mean, int64_t M, 
         const Passed p = passed_gradient(xv, load_vec(f.a + c), load_vec(f.b + c), gv, f.relu, fq);
         t[0] += p.g;
         t[1] += p.g * (xv - load_vec(mean + c));
-        const Vec dq = p.q <= fq.lo   ? splat(fq.lo)  // ∂ŷ/∂s
-                       : p.q >= fq.hi ? splat(fq.hi)
-                                      : round_half_even_small(p.q) - p.q;
+        const Vec dq = fake_quantize_step_grad(p.q, splat(fq.lo), splat(fq.hi));  // ∂ŷ/∂s
         t[2] += gv * dq;
     });
 }

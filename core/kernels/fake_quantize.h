@@ -48,7 +48,15 @@ inline float fake_quantize_step_grad(float q, const FakeQuant& f) {  // (outside
     return q <= f.lo ? f.lo : d;
 }
 
-// LSQ's backward over n elements: gv = ∂L/∂v̂ where v passes (else 0); returns Σ ∂L/∂v̂ · ∂v̂/∂s. Written with
+// ∂v̂/∂s for a vector of q (the scalar fake_quantize_step_grad on each lane); lo and hi broadcast.
+inline Vec fake_quantize_step_grad(Vec q, Vec lo, Vec hi) {
+    Vec d = round_half_even_small(q) - q;  // inside the range,
+    d = q >= hi ? hi : d;                  // Q_P above,
+    return q <= lo ? lo : d;               // −Q_N below
+}
+
+// LSQ's backward over n elements: gv = ∂L/∂v̂ where v passes (else 0); returns Σ ∂L/∂v̂ · ∂v̂/∂s (LSQ Eq. 3–5,
+// quant/lsq.h). Written with
 // explicit vectors (float_vector.h): as a plain `omp simd` loop with a double sum GCC left it scalar, with branches
 // (~30 ms of a ResNet-20 LSQ-A4 step on AVX2). The products are summed in float vectors over blocks of
 // kSumBlock elements, then in double (as batch_norm_fast.cpp's sums), so no float sum grows long.
@@ -62,11 +70,8 @@ inline double fake_quantize_backward(const float* v, const float* g, float* gv, 
         const int64_t end = std::min(n, i + kSumBlock);
         for (; i + kLanes <= end; i += kLanes) {
             const Vec q = load_vec(v + i) * f.inv_step, gi = load_vec(g + i);
-            store_vec(gv + i, (q > lo) & (q < hi) ? gi : zero);                  // ∂v̂/∂v
-            Vec d = round_half_even_small(q) - q;                                // ∂v̂/∂s inside the range,
-            d = q >= hi ? hi : d;                                                // Q_P above,
-            d = q <= lo ? lo : d;                                                // −Q_N below
-            sum += gi * d;
+            store_vec(gv + i, (q > lo) & (q < hi) ? gi : zero);  // ∂v̂/∂v
+            sum += gi * fake_quantize_step_grad(q, lo, hi);      // ∂v̂/∂s
         }
         for (int k = 0; k < kLanes; ++k) total += double(sum[k]);
     }

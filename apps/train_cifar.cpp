@@ -38,6 +38,7 @@
 #include "optim/sgd.h"
 #include "quant/calibrate.h"
 #include "quant/model_size.h"
+#include "quant/oscillation_dampening.h"
 #include "quant/packed_format.h"
 #include "quant/packed_model.h"
 #include "quant/quantize_model.h"
@@ -241,6 +242,8 @@ int main(int argc, char** argv) try {
     qc.tga.delta_init = f.get_double("delta-init", 0.1, "TGA: δ₀ = factor · max|w|");
     qc.tga.gradient_correctness = f.get_bool("gradient-correctness", true, "TGA: ∂Tern/∂w = 1/S (Eq. 15)");
     qc.tga.stats_gradient = f.get_bool("stats-gradient", true, "TGA: μ and σ pass gradient");
+    const float dampen = float(f.get_double("dampen", 0, "oscillation dampening (TGA, TWN): add λ·Σ(w − q(w))² to the loss, pulling latent weights away from the thresholds; λ_max (0: off)"));
+    const std::string dampen_schedule = f.get_string("dampen-schedule", "cosine", "dampening weight over the run: cosine (0 → λ_max) | constant");
     const std::string update = f.get_string("update", qc.method == "tga" ? "alternating" : "single",
                                              "alternating (TGA's Algorithm 1; the default for tga) | single (one backward; the default otherwise)");
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single, got '" << update << "'");
@@ -400,6 +403,9 @@ int main(int argc, char** argv) try {
     }
 
     const bool quantized = qc.method != "fp" || act_bits > 0;
+    TERN_CHECK(dampen == 0 || qc.method == "tga" || qc.method == "twn",
+               "--dampen works with --method tga or twn (its pull is towards S·Tern(w) in the latent weights' units), not " << qc.method);
+    OscillationDampening dampening{qlayers, 0.f};
     const ParameterGroups groups = group_parameters(*model);
     SGD opt({{"weights", groups.weights, float(wd)}, {"no_decay", groups.no_decay, 0.f},
              {"act_steps", groups.act_steps, 0.f}},
@@ -541,6 +547,10 @@ int main(int argc, char** argv) try {
                 std::printf("LSQ %d-bit activations switched on at epoch %lld\n", int(act_bits), (long long)epoch + 1);
             }
         }
+        // The ternary codes at the start of the epoch, to count the flips it makes (see --dampen).
+        std::vector<Tensor> codes_before;
+        if (quantized)
+            for (const QuantLayer& l : qlayers) codes_before.push_back(l.quantizer ? l.quantizer->codes(l.weight) : Tensor());
         loader.start_epoch(epoch);
         double loss_sum = 0;
         int64_t correct = 0, seen = 0, step = 0;
@@ -556,8 +566,11 @@ int main(int argc, char** argv) try {
                 NoGradGuard no_grad;
                 kd.teacher_logits = teacher->forward(b->images);
             }
+            if (dampen > 0)
+                dampening.lambda = dampening_weight(dampen_schedule, dampen,
+                                                    (double(epoch) + double(step) / double(steps_per_epoch)) / double(epochs));
             const StepResult sr = train_step(*model, b->images, b->labels, opt, thresholds, mode, label_smoothing,
-                                             teacher ? &kd : nullptr);
+                                             teacher ? &kd : nullptr, dampen > 0 ? &dampening : nullptr);
             const float loss_value = sr.loss;
             if (!sr.diverged.empty()) {  // nothing was applied (quant/train_step.h)
                 progress.finish();
@@ -625,6 +638,19 @@ int main(int argc, char** argv) try {
         if (quantized) {
             rec["layers"] = layer_stats_json(qlayers);
             std::printf("%s", format_layer_stats(qlayers).c_str());
+            int64_t flips = 0, total = 0;  // net code changes over the epoch (a weight that flips and flips back: 0)
+            for (size_t i = 0; i < qlayers.size(); ++i) {
+                if (!qlayers[i].quantizer) continue;
+                const int64_t changed = count_code_changes(codes_before[i], qlayers[i].quantizer->codes(qlayers[i].weight));
+                rec["layers"][qlayers[i].name]["codes_changed"] = changed;
+                flips += changed;
+                total += qlayers[i].weight.numel();
+            }
+            rec["codes_changed"] = flips;
+            if (dampen > 0) rec["dampen_lambda"] = dampening.lambda;
+            std::printf("ternary codes changed this epoch: %lld of %lld (%.2f %%)%s\n", (long long)flips, (long long)total,
+                        100.0 * double(flips) / double(std::max<int64_t>(total, 1)),
+                        dampen > 0 ? ("; dampening λ " + std::to_string(dampening.lambda)).c_str() : "");
         }
         metrics.write(rec);
         json info = {{"model", model_name}, {"dataset", dataset}, {"epoch", epoch + 1}, {"best_acc", best_acc},

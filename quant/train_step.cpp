@@ -29,7 +29,8 @@ static std::string first_nonfinite_gradient(const Module& model) {
 // forward → loss → backward. Gradients are left in the parameters for the caller's optimizer(s), unless the
 // loss or a gradient is not finite: then r.diverged says which, and nothing may be applied.
 static StepResult forward_backward(Module& model, const Tensor& images, const std::vector<int32_t>& labels,
-                                   float label_smoothing, const Distillation* kd) {
+                                   float label_smoothing, const Distillation* kd,
+                                   const OscillationDampening* damp) {
     const Tensor logits = model.forward(images);
     Tensor loss = cross_entropy(logits, labels, label_smoothing);
     if (kd)  // (1 − α)·CE + α·T²·KL(teacher ‖ student)
@@ -39,6 +40,7 @@ static StepResult forward_backward(Module& model, const Tensor& images, const st
         r.diverged = std::string("the loss is ") + (std::isnan(r.loss) ? "nan" : "inf");
         return r;
     }
+    if (damp && damp->lambda > 0) loss = add(loss, oscillation_dampening_loss(damp->layers, damp->lambda));
     loss.backward();
     const std::string bad = first_nonfinite_gradient(model);
     if (!bad.empty()) r.diverged = "the gradient of '" + bad + "' is not finite";
@@ -59,7 +61,7 @@ struct BufferSnapshot {
 
 StepResult train_step(Module& model, const Tensor& images, const std::vector<int32_t>& labels, SGD& weights,
                       SGD* thresholds, UpdateMode mode, float label_smoothing,
-                      const Distillation* kd) {
+                      const Distillation* kd, const OscillationDampening* damp) {
     const BufferSnapshot buffers(model);
     auto give_up = [&](StepResult r) {
         buffers.restore();
@@ -70,7 +72,7 @@ StepResult train_step(Module& model, const Tensor& images, const std::vector<int
     weights.zero_grad();
     if (thresholds) thresholds->zero_grad();
     if (mode == UpdateMode::Joint) {
-        StepResult r = forward_backward(model, images, labels, label_smoothing, kd);
+        StepResult r = forward_backward(model, images, labels, label_smoothing, kd, damp);
         if (!r.diverged.empty()) return give_up(r);
         weights.step();
         if (thresholds) thresholds->step();
@@ -78,13 +80,13 @@ StepResult train_step(Module& model, const Tensor& images, const std::vector<int
     }
     TERN_CHECK(thresholds, "alternating updates need threshold parameters (a TGA or PTQ quantizer)");
     // Step 3 of Algorithm 1: update the thresholds δ only.
-    StepResult r = forward_backward(model, images, labels, label_smoothing, kd);
+    StepResult r = forward_backward(model, images, labels, label_smoothing, kd, damp);
     if (!r.diverged.empty()) return give_up(r);
     thresholds->step();
     // Step 4: the same batch again, ternarized with the new thresholds; update the weights only.
     weights.zero_grad();
     thresholds->zero_grad();
-    r = forward_backward(model, images, labels, label_smoothing, kd);
+    r = forward_backward(model, images, labels, label_smoothing, kd, damp);
     if (!r.diverged.empty()) return give_up(r);
     weights.step();
     return r;

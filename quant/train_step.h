@@ -12,6 +12,7 @@
 #include "core/tensor.h"
 #include "layers/module.h"
 #include "optim/sgd.h"
+#include "quant/oscillation_dampening.h"
 
 namespace tern {
 
@@ -34,6 +35,8 @@ struct Distillation {
     float temperature = 4.f;
 };
 
+// Optional oscillation dampening (quant/oscillation_dampening.h): λ·Σ(w − sg(q(w)))² is added to the loss that is
+// back-propagated; StepResult::loss stays the task loss (CE or the distillation mix), comparable with and without.
 // `thresholds` may be null (no quantizer thresholds). Alternating requires it.
 // Divergence guard: a NaN/Inf loss, or a NaN/Inf in any parameter's gradient, is reported in `diverged` and
 // never applied; the buffers the forward pass updated (BatchNorm's running statistics) are restored too, so
@@ -41,6 +44,7 @@ struct Distillation {
 // first pass's threshold update (made from finite values) in place.
 StepResult train_step(Module& model, const Tensor& images, const std::vector<int32_t>& labels, SGD& weights,
                       SGD* thresholds, UpdateMode mode, float label_smoothing = 0.f,
-                      const Distillation* distillation = nullptr);
+                      const Distillation* distillation = nullptr,
+                      const OscillationDampening* dampening = nullptr);
 
 }  // namespace tern

@@ -1,0 +1,56 @@
+// quant/oscillation_dampening.cpp — Nagel et al.'s oscillation dampening for the ternary weight quantizers.
+#include "quant/oscillation_dampening.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/ops/elementwise.h"
+#include "core/ops/reduce.h"
+
+namespace tern {
+
+// q(w) = code · scale[out channel], with no history: the constant the latent weight is pulled towards.
+static Tensor quantized_target(WeightQuantizer& q, const Tensor& w) {
+    const Tensor codes = contiguous_data(q.codes(w)), scales = contiguous_data(q.scales(w));
+    const int64_t out = w.size(0), per_out = w.numel() / out;
+    Tensor target = Tensor::empty(w.shape());
+    const float* c = codes.data();
+    const float* s = scales.data();
+    float* t = target.data();
+    for (int64_t o = 0; o < out; ++o)
+        for (int64_t i = o * per_out; i < (o + 1) * per_out; ++i) t[i] = c[i] * s[o];
+    return target;
+}
+
+Tensor oscillation_dampening_loss(const std::vector<QuantLayer>& layers, float lambda) {
+    Tensor total;
+    for (const QuantLayer& l : layers) {
+        if (!l.quantizer) continue;
+        TERN_CHECK(l.quantizer->kind() == "tga" || l.quantizer->kind() == "twn",
+                   "oscillation dampening needs a TGA or TWN quantizer (its quantized weight in the latent weight's "
+                   "units); layer '" << l.name << "' has " << l.quantizer->kind());
+        const Tensor d = sub(l.weight, quantized_target(*l.quantizer, l.weight));  // w − sg(q(w))
+        const Tensor term = sum(mul(d, d));                                         // Σ (w − q(w))²
+        total = total.defined() ? add(total, term) : term;
+    }
+    TERN_CHECK(total.defined(), "oscillation dampening: the model has no quantized layer");
+    return mul(total, lambda);
+}
+
+float dampening_weight(const std::string& schedule, float lambda_max, double progress) {
+    TERN_CHECK(lambda_max >= 0 && std::isfinite(lambda_max), "the dampening weight must be ≥ 0, got " << lambda_max);
+    const double t = progress < 0 ? 0 : (progress > 1 ? 1 : progress);
+    if (schedule == "constant") return lambda_max;
+    TERN_CHECK(schedule == "cosine", "unknown dampening schedule '" << schedule << "' (cosine | constant)");
+    return float(lambda_max * (1 - std::cos(M_PI * t)) / 2);
+}
+
+int64_t count_code_changes(const Tensor& before, const Tensor& after) {
+    TERN_CHECK(before.shape() == after.shape(), "count_code_changes: the two snapshots differ in shape");
+    const Tensor a = contiguous_data(before), b = contiguous_data(after);
+    int64_t changed = 0;
+    for (int64_t i = 0, n = a.numel(); i < n; ++i) changed += a.data()[i] != b.data()[i];
+    return changed;
+}
+
+}  // namespace tern

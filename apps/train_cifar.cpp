@@ -242,7 +242,8 @@ int main(int argc, char** argv) try {
     qc.tga.delta_init = f.get_double("delta-init", 0.1, "TGA: δ₀ = factor · max|w|");
     qc.tga.gradient_correctness = f.get_bool("gradient-correctness", true, "TGA: ∂Tern/∂w = 1/S (Eq. 15)");
     qc.tga.stats_gradient = f.get_bool("stats-gradient", true, "TGA: μ and σ pass gradient");
-    const float dampen = float(f.get_double("dampen", 0, "oscillation dampening (TGA, TWN): add λ·Σ(w − q(w))² to the loss, pulling latent weights away from the thresholds; λ_max (0: off)"));
+    const float dampen_flag = float(f.get_double("dampen", 0, "oscillation dampening (TGA, TWN): add λ·Σ(w − q(w))² to the loss, pulling latent weights away from the thresholds; λ_max (0: off; ignored with --method fp, so a recipe's FP32 twin is the same file)"));
+    const float dampen = qc.method == "fp" ? 0.f : dampen_flag;
     const std::string dampen_schedule = f.get_string("dampen-schedule", "cosine", "dampening weight over the run: cosine (0 → λ_max) | constant");
     const std::string update = f.get_string("update", qc.method == "tga" ? "alternating" : "single",
                                              "alternating (TGA's Algorithm 1; the default for tga) | single (one backward; the default otherwise)");
@@ -403,6 +404,7 @@ int main(int argc, char** argv) try {
     }
 
     const bool quantized = qc.method != "fp" || act_bits > 0;
+    if (dampen_flag > 0 && qc.method == "fp") std::printf("note: --dampen is off with --method fp (no ternary weights)\n");
     TERN_CHECK(dampen == 0 || qc.method == "tga" || qc.method == "twn",
                "--dampen works with --method tga or twn (its pull is towards S·Tern(w) in the latent weights' units), not " << qc.method);
     OscillationDampening dampening{qlayers, 0.f};

@@ -459,3 +459,30 @@ TEST_CASE("train_cifar app: PTQ runs its three stages in one run; --ptq-ramp ent
     for (float m : mask) kept += m;
     CHECK(kept == std::round(0.3 * double(mask.size())));
 }
+
+TEST_CASE("train_cifar app: --dampen records λ and the ternary codes changed per epoch; refuses PTQ, is off for fp") {
+    REQUIRE_MESSAGE(fs::exists(app_path()), app_path() << " is missing: `make test` builds it");
+    TempDir data, run;
+    write_synthetic_cifar(data.path());
+    const std::string out = run / "out", log = run / "log";
+    const std::vector<std::string> tga = {"--method", "tga", "--update", "single", "--epochs", "2", "--dampen", "0.05"};
+    REQUIRE_MESSAGE(run_app(common_args(data, out) + tga, log) == 0, read_text(log));
+    CHECK(read_text(log).find("ternary codes changed this epoch") != std::string::npos);
+    std::ifstream in(out + "/metrics.jsonl");
+    std::string line;
+    std::vector<nlohmann::json> records;
+    while (std::getline(in, line)) records.push_back(nlohmann::json::parse(line));
+    REQUIRE(records.size() == 2);
+    // λ rises on the cosine: 0.05·(1 − cos(π·t))/2 at the last step of each epoch (t just under 1/2, then 1).
+    CHECK(records[0]["dampen_lambda"].get<double>() < 0.025);
+    CHECK(records[1]["dampen_lambda"].get<double>() > 0.04);
+    CHECK(records[0]["codes_changed"].get<int64_t>() >= 0);
+    CHECK(records[0]["layers"]["layer1.0.conv1"].contains("codes_changed"));
+    // PTQ computes with ŵ/‖ŵ‖: refused, naming the flag; FP32 (a recipe's twin) runs with a note.
+    CHECK(run_app(common_args(data, run / "ptq") + std::vector<std::string>{"--method", "ptq", "--epochs", "3", "--ptq-stages", "1,1,1", "--dampen", "0.05"},
+                  log) != 0);
+    CHECK(read_text(log).find("--dampen works with --method tga or twn") != std::string::npos);
+    REQUIRE_MESSAGE(run_app(common_args(data, run / "fp") + std::vector<std::string>{"--epochs", "1", "--dampen", "0.05"}, log) == 0,
+                    read_text(log));
+    CHECK(read_text(log).find("note: --dampen is off with --method fp") != std::string::npos);
+}

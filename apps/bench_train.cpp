@@ -27,6 +27,7 @@
 #include "models/registry.h"
 #include "optim/sgd.h"
 #include "quant/quantize_model.h"
+#include "quant/oscillation_dampening.h"
 #include "quant/train_step.h"
 
 using namespace tern;
@@ -49,15 +50,17 @@ struct Setup {
     std::shared_ptr<Module> model;
     ParameterGroups groups;
     std::unique_ptr<SGD> opt, thresholds;
+    OscillationDampening dampening;  // λ = 0: off
 
     Setup(const std::string& model_name, const ModelInfo& info, const std::string& quant, int64_t act_bits,
-          int64_t ptq_stage, bool fuse_act_quant = true) {
+          int64_t ptq_stage, bool fuse_act_quant = true, float dampen = 0) {
         model = make_model(model_name, info.num_classes, 0);
         model->train();
         QuantizeConfig qc;
         qc.method = quant == "none" ? "fp" : quant;
         qc.quantize_first = quant != "ptq";
         const std::vector<QuantLayer> layers = attach_weight_quantizers(*model, qc);
+        dampening = {layers, dampen};
         if (quant == "ptq" && ptq_stage > 1)
             advance_ptq_stage(layers, 0, ptq_stage == 2 ? std::vector<int64_t>{0, 1, 0} : std::vector<int64_t>{0, 0, 1});
         if (act_bits > 0) attach_activation_quantizers(*model, int(act_bits), false, true);
@@ -72,7 +75,8 @@ struct Setup {
                                            SgdOptions{0.01f, 0.f, false});
     }
     void step(const Tensor& x, const std::vector<int32_t>& labels) {
-        train_step(*model, x, labels, *opt, groups.thresholds.empty() ? nullptr : thresholds.get(), UpdateMode::Joint);
+        train_step(*model, x, labels, *opt, groups.thresholds.empty() ? nullptr : thresholds.get(), UpdateMode::Joint,
+                   0.f, nullptr, dampening.lambda > 0 ? &dampening : nullptr);
     }
 };
 
@@ -88,11 +92,13 @@ int main(int argc, char** argv) try {
     const int64_t act_bits = flags.get_int("act-bits", 0, "LSQ activation bits on every quantized layer (0: off)");
     const int64_t ptq_stage = flags.get_int("ptq-stage", 3, "--quant ptq: the stage to time (1 L2-normalized, 2 pruned, 3 ternary)");
     const bool unfused = flags.get_bool("unfused", false, "LSQ in passes of its own, not inside the batch norm before it");
+    const double dampen = flags.get_double("dampen", 0, "--quant tga|twn: add oscillation dampening with this λ to the step (train_cifar --dampen)");
     const bool baseline = flags.get_bool("baseline", false,
                                          "also time the FP32 model, its steps alternating with these (for ratios on a "
                                          "machine whose speed drifts); the split stays this configuration's");
     flags.done();
     TERN_CHECK(ptq_stage >= 1 && ptq_stage <= 3, "--ptq-stage must be 1, 2 or 3");
+    TERN_CHECK(dampen == 0 || quant == "tga" || quant == "twn", "--dampen needs --quant tga or twn");
     if (threads > 0) set_num_threads(int(threads));
 
     const ModelInfo info = model_info(model_name);
@@ -102,7 +108,7 @@ int main(int argc, char** argv) try {
     std::vector<int32_t> labels(static_cast<size_t>(batch));
     for (auto& l : labels) l = int32_t(rng.below(10));
 
-    Setup timed(model_name, info, quant, act_bits, ptq_stage, !unfused);
+    Setup timed(model_name, info, quant, act_bits, ptq_stage, !unfused, float(dampen));
     std::unique_ptr<Setup> fp32;  // --baseline: the plain FP32 model, its steps alternating with the timed ones
     if (baseline) fp32 = std::make_unique<Setup>(model_name, info, "none", 0, 3);
     for (int64_t i = 0; i < warmup; ++i) {

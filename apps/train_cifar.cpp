@@ -648,11 +648,13 @@ int main(int argc, char** argv) try {
                 flips += changed;
                 total += qlayers[i].weight.numel();
             }
-            rec["codes_changed"] = flips;
-            if (dampen > 0) rec["dampen_lambda"] = dampening.lambda;
-            std::printf("ternary codes changed this epoch: %lld of %lld (%.2f %%)%s\n", (long long)flips, (long long)total,
-                        100.0 * double(flips) / double(std::max<int64_t>(total, 1)),
-                        dampen > 0 ? ("; dampening λ " + std::to_string(dampening.lambda)).c_str() : "");
+            if (total > 0) {  // not for FP32 weights with LSQ activations only
+                rec["codes_changed"] = flips;
+                if (dampen > 0) rec["dampen_lambda"] = dampening.lambda;
+                std::printf("ternary codes changed this epoch: %lld of %lld (%.2f %%)%s\n", (long long)flips,
+                            (long long)total, 100.0 * double(flips) / double(total),
+                            dampen > 0 ? ("; dampening λ " + std::to_string(dampening.lambda)).c_str() : "");
+            }
         }
         metrics.write(rec);
         json info = {{"model", model_name}, {"dataset", dataset}, {"epoch", epoch + 1}, {"best_acc", best_acc},

@@ -3,23 +3,18 @@
 
 #include <cmath>
 
+#include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/reduce.h"
 
 namespace tern {
 
-// q(w) = code · scale[out channel], with no history: the constant the latent weight is pulled towards.
+// q(w): the weight the layer computes with — the quantizer's own forward (S·Tern(w), TGA Eq. (2); α·Tern(w) for
+// TWN), run without recording a graph, so it is a constant here (the sg() above).
 static Tensor quantized_target(WeightQuantizer& q, const Tensor& w) {
-    const Tensor codes = contiguous_data(q.codes(w)), scales = contiguous_data(q.scales(w));
-    const int64_t out = w.size(0), per_out = w.numel() / out;
-    Tensor target = Tensor::empty(w.shape());
-    const float* c = codes.data();
-    const float* s = scales.data();
-    float* t = target.data();
-    for (int64_t o = 0; o < out; ++o)
-        for (int64_t i = o * per_out; i < (o + 1) * per_out; ++i) t[i] = c[i] * s[o];
-    return target;
+    NoGradGuard no_grad;
+    return q.forward(w);
 }
 
 Tensor oscillation_dampening_loss(const std::vector<QuantLayer>& layers, float lambda) {

@@ -92,13 +92,13 @@ int main(int argc, char** argv) try {
     const int64_t act_bits = flags.get_int("act-bits", 0, "LSQ activation bits on every quantized layer (0: off)");
     const int64_t ptq_stage = flags.get_int("ptq-stage", 3, "--quant ptq: the stage to time (1 L2-normalized, 2 pruned, 3 ternary)");
     const bool unfused = flags.get_bool("unfused", false, "LSQ in passes of its own, not inside the batch norm before it");
-    const double dampen = flags.get_double("dampen", 0, "--quant tga|twn: add oscillation dampening with this λ to the step (train_cifar --dampen)");
+    const double dampen = flags.get_double("dampen", 0, "add oscillation dampening with this λ to the step (train_cifar --dampen; with --quant ptq only in stage 3)");
     const bool baseline = flags.get_bool("baseline", false,
                                          "also time the FP32 model, its steps alternating with these (for ratios on a "
                                          "machine whose speed drifts); the split stays this configuration's");
     flags.done();
     TERN_CHECK(ptq_stage >= 1 && ptq_stage <= 3, "--ptq-stage must be 1, 2 or 3");
-    TERN_CHECK(dampen == 0 || quant == "tga" || quant == "twn", "--dampen needs --quant tga or twn");
+    TERN_CHECK(dampen == 0 || quant != "none", "--dampen needs a weight quantizer (--quant tga|twn|ptq)");
     if (threads > 0) set_num_threads(int(threads));
 
     const ModelInfo info = model_info(model_name);

@@ -242,9 +242,9 @@ int main(int argc, char** argv) try {
     qc.tga.delta_init = f.get_double("delta-init", 0.1, "TGA: δ₀ = factor · max|w|");
     qc.tga.gradient_correctness = f.get_bool("gradient-correctness", true, "TGA: ∂Tern/∂w = 1/S (Eq. 15)");
     qc.tga.stats_gradient = f.get_bool("stats-gradient", true, "TGA: μ and σ pass gradient");
-    const float dampen_flag = float(f.get_double("dampen", 0, "oscillation dampening (TGA, TWN): add λ·Σ(w − q(w))² to the loss, pulling latent weights away from the thresholds; λ_max (0: off; ignored with --method fp, so a recipe's FP32 twin is the same file)"));
+    const float dampen_flag = float(f.get_double("dampen", 0, "oscillation dampening: add λ·Σ(w − q(w))² to the loss, pulling latent weights away from the thresholds; λ_max (0: off; ignored with --method fp, so a recipe's FP32 twin is the same file; PTQ: from stage 3)"));
     const float dampen = qc.method == "fp" ? 0.f : dampen_flag;
-    const std::string dampen_schedule = f.get_string("dampen-schedule", "cosine", "dampening weight over the run: cosine (0 → λ_max) | constant");
+    const std::string dampen_schedule = f.get_string("dampen-schedule", "cosine", "dampening weight over the ternary epochs (PTQ: stage 3): cosine (0 → λ_max) | constant");
     const std::string update = f.get_string("update", qc.method == "tga" ? "alternating" : "single",
                                              "alternating (TGA's Algorithm 1; the default for tga) | single (one backward; the default otherwise)");
     TERN_CHECK(update == "alternating" || update == "single", "--update must be alternating or single, got '" << update << "'");
@@ -284,6 +284,11 @@ int main(int argc, char** argv) try {
                    "--ptq-ramp must be in [0, stage 3's " << ptq_stages[2] << " epochs], got " << ptq_ramp);
     // --ptq-ramp: how far (in epochs, fractional) a point of the run lies past the start of PTQ's stage 3
     const auto epochs_into_stage3 = [&](double run_epochs) { return run_epochs - double(ptq_stages[0] + ptq_stages[1]); };
+    // --dampen: how far (0 → 1) a point of the run lies through its ternary epochs (PTQ: stage 3; others: the run)
+    const auto ternary_progress = [&](double run_epochs) {
+        if (qc.method != "ptq") return run_epochs / double(epochs);
+        return ptq_stages[2] > 0 ? epochs_into_stage3(run_epochs) / double(ptq_stages[2]) : 0.0;
+    };
 
     TERN_CHECK(act_start_epoch >= 0 && (act_bits == 0 || act_start_epoch < epochs),
                "--act-start-epoch must be in [0, --epochs), got " << act_start_epoch);
@@ -405,8 +410,6 @@ int main(int argc, char** argv) try {
 
     const bool quantized = qc.method != "fp" || act_bits > 0;
     if (dampen_flag > 0 && qc.method == "fp") std::printf("note: --dampen is off with --method fp (no ternary weights)\n");
-    TERN_CHECK(dampen == 0 || qc.method == "tga" || qc.method == "twn",
-               "--dampen works with --method tga or twn (its pull is towards S·Tern(w) in the latent weights' units), not " << qc.method);
     OscillationDampening dampening{qlayers, 0.f};
     const ParameterGroups groups = group_parameters(*model);
     SGD opt({{"weights", groups.weights, float(wd)}, {"no_decay", groups.no_decay, 0.f},
@@ -568,9 +571,8 @@ int main(int argc, char** argv) try {
                 NoGradGuard no_grad;
                 kd.teacher_logits = teacher->forward(b->images);
             }
-            if (dampen > 0)
-                dampening.lambda = dampening_weight(dampen_schedule, dampen,
-                                                    (double(epoch) + double(step) / double(steps_per_epoch)) / double(epochs));
+            if (dampen > 0)  // the ramp runs over the ternary epochs: all of them, or PTQ's stage 3
+                dampening.lambda = dampening_weight(dampen_schedule, dampen, ternary_progress(double(epoch) + double(step) / double(steps_per_epoch)));
             const StepResult sr = train_step(*model, b->images, b->labels, opt, thresholds, mode, label_smoothing,
                                              teacher ? &kd : nullptr, dampen > 0 ? &dampening : nullptr);
             const float loss_value = sr.loss;

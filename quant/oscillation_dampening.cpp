@@ -10,25 +10,22 @@
 
 namespace tern {
 
-// q(w): the weight the layer computes with — the quantizer's own forward (S·Tern(w), TGA Eq. (2); α·Tern(w) for
-// TWN), run without recording a graph, so it is a constant here (the sg() above).
-static Tensor quantized_target(WeightQuantizer& q, const Tensor& w) {
-    NoGradGuard no_grad;
-    return q.forward(w);
-}
-
 Tensor oscillation_dampening_loss(const std::vector<QuantLayer>& layers, float lambda) {
     Tensor total;
+    bool any_quantizer = false;
     for (const QuantLayer& l : layers) {
         if (!l.quantizer) continue;
-        TERN_CHECK(l.quantizer->kind() == "tga" || l.quantizer->kind() == "twn",
-                   "oscillation dampening needs a TGA or TWN quantizer (its quantized weight in the latent weight's "
-                   "units); layer '" << l.name << "' has " << l.quantizer->kind());
-        const Tensor d = sub(l.weight, quantized_target(*l.quantizer, l.weight));  // w − sg(q(w))
-        const Tensor term = sum(mul(d, d));                                         // Σ (w − q(w))²
+        any_quantizer = true;
+        // q(w) in w's units (weight_quantizer.h): S·Tern(w) for TGA (Eq. 2), α·Tern(w) for TWN, Quant(w, Δ)·a
+        // for PTQ's stage 3 (ptq.cpp); computed without a graph — the sg() above.
+        const Tensor target = l.quantizer->dampening_target(l.weight);
+        if (!target.defined()) continue;                     // PTQ before stage 3: no codes to oscillate
+        const Tensor d = sub(l.weight, target);              // w − sg(q(w))
+        const Tensor term = sum(mul(d, d));                  // Σ (w − q(w))²
         total = total.defined() ? add(total, term) : term;
     }
-    TERN_CHECK(total.defined(), "oscillation dampening: the model has no quantized layer");
+    TERN_CHECK(any_quantizer, "oscillation dampening: the model has no quantized layer");
+    if (!total.defined()) return Tensor::scalar(0.f);  // nothing ternary yet
     return mul(total, lambda);
 }
 

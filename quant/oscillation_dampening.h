@@ -16,8 +16,10 @@
 // of the weights beyond the threshold, so it lies beyond the threshold too). Both pulls point away from the
 // threshold, so a weight needs a real push from the task loss to cross it. Following the paper, λ is annealed
 // from 0 at the start (free exploration while the learning rate is high) to λ_max at the end (settling).
-// The sum (not a mean) keeps the pull per weight the same in every layer. Works for quantizers whose quantized
-// weight lives in the latent weights' own units: TGA and TWN (PTQ computes with ŵ/‖ŵ‖, another space).
+// The sum (not a mean) keeps the pull per weight the same in every layer. q(w) must live in the latent weights'
+// own units: it is the quantizer's dampening_target (weight_quantizer.h) — for TGA and TWN the weight the layer
+// computes with; PTQ computes with ŵ/‖ŵ‖, which has no scale, so its target is Quant(w, Δ)·(the layer's mean |w|
+// over its non-zero codes), and in its float stages 1–2 it has none (those layers add nothing).
 #pragma once
 #include <string>
 #include <vector>
@@ -32,8 +34,8 @@ struct OscillationDampening {
     float lambda = 0;                // the current weight λ (see dampening_weight)
 };
 
-// λ · Σ (w − sg(q(w)))² over the layers' weights: a scalar with autograd history to the latent weights only.
-// Throws, naming the layer, for a quantizer other than TGA or TWN.
+// λ · Σ (w − sg(q(w)))² over the layers' weights: a scalar with autograd history to the latent weights only
+// (a plain 0 while no layer has ternary codes yet). Throws if no layer has a quantizer.
 Tensor oscillation_dampening_loss(const std::vector<QuantLayer>& layers, float lambda);
 
 // The annealed weight: "cosine" λ_max·(1 − cos(π·t))/2 rising from 0 to λ_max, "constant" λ_max;

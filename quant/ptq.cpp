@@ -141,6 +141,27 @@ Tensor PtqQuantizer::scales(const Tensor& w) {
     return s;
 }
 
+// Oscillation dampening's target (not in the PTQ paper; quant/oscillation_dampening.h). The layer computes with
+// ŵ/‖ŵ‖, which does not depend on w's scale, so "the value w is quantized to" needs a magnitude in w's units. We
+// take TGA's answer (its Eq. 10: the scale is the mean of the weights beyond the threshold): a = the layer's mean
+// |w| over the weights with a non-zero code, target = Quant(w, Δ)·a. One a per layer, as Δ is one per layer. a is a
+// mean of values above Δ, so it lies beyond Δ, as 0 lies inside: both pulls point away from the threshold.
+// Stages 1–2 have no threshold to oscillate across (the forward is continuous): undefined, nothing to dampen.
+Tensor PtqQuantizer::dampening_target(const Tensor& w) {
+    if (stage() < 3) return Tensor();
+    NoGradGuard no_grad;
+    const Tensor wc = contiguous_data(w);
+    Tensor target = codes(wc);
+    float* pt = target.data();
+    const float* pw = wc.data();
+    const int64_t n = wc.numel();
+    const double nz = kernels::double_sum(n, [pt](int64_t i) { return pt[i] != 0.f ? 1.0 : 0.0; });
+    const double abs_sum = kernels::double_sum(n, [pt, pw](int64_t i) { return pt[i] != 0.f ? std::fabs(double(pw[i])) : 0.0; });
+    const float a = nz > 0 ? float(abs_sum / nz) : 0.f;
+    for (int64_t i = 0; i < n; ++i) pt[i] *= a;
+    return target;
+}
+
 nlohmann::json PtqQuantizer::stats(const Tensor& w) {
     // The paper's Figure 2 quantity: the mean L2-normalized magnitude of the remaining (non-zero) weights, next
     // to √n/n (n = non-zero weights of the output unit), the value ternary weights would have.

@@ -59,6 +59,8 @@ public:
     Tensor forward(const Tensor& w) override;
     Tensor codes(const Tensor& w) override;   // stage 3: Quant(w, Δ); earlier: sign(w) (the pruned pattern)
     Tensor scales(const Tensor& w) override;  // per output unit: 1/‖ŵ_row‖, so that code·scale = ŵ/‖ŵ‖
+    // Stage 3: Quant(w, Δ)·a with a = the layer's mean |w| over its non-zero codes (see ptq.cpp); earlier: undefined.
+    Tensor dampening_target(const Tensor& w) override;
     nlohmann::json stats(const Tensor& w) override;
     std::string kind() const override { return "ptq"; }
     std::vector<Tensor> thresholds() override { return {delta_ratio}; }

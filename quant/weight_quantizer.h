@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/autograd.h"
 #include "core/tensor.h"
 #include "layers/module.h"
 
@@ -26,6 +27,14 @@ public:
     virtual std::string kind() const = 0;
     // The quantizer's trainable thresholds (for their own optimizer group, without weight decay).
     virtual std::vector<Tensor> thresholds() { return {}; }
+    // The value, in w's own units, that w is quantized to: what oscillation dampening pulls each latent weight
+    // towards (quant/oscillation_dampening.h). The default, the weight the layer computes with, holds where that
+    // weight lives in w's units (TGA: S·Tern(w), TWN: α·Tern(w)). Undefined when there are no discrete codes yet
+    // (PTQ's float stages): nothing to dampen. No autograd (it is the sg(q(w)) of the dampening term).
+    virtual Tensor dampening_target(const Tensor& w) {
+        NoGradGuard no_grad;
+        return forward(w);
+    }
 };
 
 // The fraction of zeros in a tensor.

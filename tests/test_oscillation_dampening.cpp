@@ -1,6 +1,6 @@
 // tests/test_oscillation_dampening.cpp — oscillation dampening (quant/oscillation_dampening.h): the loss value
 // and its gradient 2λ(w − q(w)) against the formula, the pull away from the thresholds, no gradient to δ, the
-// annealed weight, the refusal of PTQ, the code-change counter, and train_step adding the term to what it
+// annealed weight, PTQ's target (nothing before stage 3, Quant(w, Δ)·a in it), the code-change counter, and train_step adding the term to what it
 // back-propagates while reporting the task loss.
 #include <doctest/doctest.h>
 
@@ -14,6 +14,7 @@
 #include "layers/simple_layers.h"
 #include "optim/sgd.h"
 #include "quant/oscillation_dampening.h"
+#include "quant/ptq.h"
 #include "quant/quantize_model.h"
 #include "quant/train_step.h"
 
@@ -95,11 +96,35 @@ TEST_CASE("the dampening weight rises from 0 to λ_max on a cosine, or stays con
     CHECK_THROWS(dampening_weight("cosine", -1.f, 0.5));
 }
 
-TEST_CASE("oscillation dampening works for TWN and refuses PTQ, naming the layer") {
+TEST_CASE("oscillation dampening works for TWN; PTQ adds nothing before stage 3, then pulls to Quant(w, Δ)·a") {
     TinyTga twn("twn");
     CHECK(oscillation_dampening_loss(twn.layers, 0.5f).item() == doctest::Approx(expected_loss(twn.layers, 0.5)).epsilon(1e-5));
-    TinyTga ptq("ptq");
-    CHECK_THROWS_WITH(oscillation_dampening_loss(ptq.layers, 0.5f), doctest::Contains("has ptq"));
+    TinyTga ptq("ptq");  // stage 1: a float forward, no codes to oscillate across
+    const Tensor none = oscillation_dampening_loss(ptq.layers, 0.5f);
+    CHECK(none.item() == 0.f);
+    CHECK_FALSE(none.requires_grad());
+
+    // One PTQ row in stage 3 (no pruning): w = (0.9, −0.8, 0.1, 0.7, −0.2), Δ = 0.5·mean|w| = 0.27, codes
+    // (1, −1, 0, 1, 0), a = mean |w| over the non-zero codes = (0.9 + 0.8 + 0.7)/3 = 0.8.
+    Tensor w = Tensor::from_vector({1, 5}, {0.9f, -0.8f, 0.1f, 0.7f, -0.2f});
+    w.set_requires_grad();
+    auto q = std::make_shared<PtqQuantizer>(w.detach(), PtqOptions{0.0, true, false, 0.5});
+    q->start_ternary(w);
+    const std::vector<float> target = {0.8f, -0.8f, 0.f, 0.8f, 0.f};
+    const std::vector<float> got = q->dampening_target(w).to_vector();
+    for (size_t i = 0; i < 5; ++i) CHECK(got[i] == doctest::Approx(target[i]));
+    const std::vector<QuantLayer> layers = {{"row", nullptr, w, q}};
+    const Tensor loss = oscillation_dampening_loss(layers, 0.5f);
+    double expect = 0;
+    for (size_t i = 0; i < 5; ++i) expect += 0.5 * (w.to_vector()[i] - target[i]) * (w.to_vector()[i] - target[i]);
+    CHECK(loss.item() == doctest::Approx(expect));
+    loss.backward();
+    const std::vector<float> g = w.grad().to_vector();
+    for (size_t i = 0; i < 5; ++i) CHECK(g[i] == doctest::Approx(2 * 0.5 * (w.to_vector()[i] - target[i])));
+    // The pulls point away from Δ = 0.27: 0.7 (a +1 inside a) outwards, −0.2 (a 0) towards 0.
+    CHECK(-g[3] > 0);
+    CHECK(-g[4] > 0);
+    CHECK_FALSE(q->delta_ratio.grad().defined());
 }
 
 TEST_CASE("count_code_changes counts the positions where two code snapshots differ") {

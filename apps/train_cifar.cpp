@@ -653,7 +653,10 @@ int main(int argc, char** argv) try {
             if (total > 0) {  // not for FP32 weights with LSQ activations only
                 rec["codes_changed"] = flips;
                 if (dampen > 0) rec["dampen_lambda"] = dampening.lambda;
-                std::printf("ternary codes changed this epoch: %lld of %lld (%.2f %%)%s\n", (long long)flips,
+                // PTQ before stage 3: codes() is sign(w) of float weights, so these are sign flips, not ternary ones
+                const bool signs = qc.method == "ptq" && ptq_stage_of(qlayers) < 3;
+                std::printf("%s changed this epoch: %lld of %lld (%.2f %%)%s\n",
+                            signs ? "weight signs (PTQ stage < 3)" : "ternary codes", (long long)flips,
                             (long long)total, 100.0 * double(flips) / double(total),
                             dampen > 0 ? ("; dampening λ " + std::to_string(dampening.lambda)).c_str() : "");
             }

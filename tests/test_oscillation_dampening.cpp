@@ -1,7 +1,7 @@
 // tests/test_oscillation_dampening.cpp — oscillation dampening (quant/oscillation_dampening.h): the loss value
 // and its gradient 2λ(w − q(w)) against the formula, the pull away from the thresholds, no gradient to δ, the
-// annealed weight, PTQ's target (nothing before stage 3, Quant(w, Δ)·a in it), the code-change counter, and train_step adding the term to what it
-// back-propagates while reporting the task loss.
+// annealed weight, PTQ's target (nothing before stage 3, Quant(w, Δ)·a in it), the code-change counter, and
+// train_step adding the term to what it back-propagates while reporting the task loss.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -10,6 +10,7 @@
 // (optim/schedule.h) at this step. After each epoch: test accuracy, a JSONL record, an atomic checkpoint.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -653,10 +654,12 @@ int main(int argc, char** argv) try {
             if (total > 0) {  // not for FP32 weights with LSQ activations only
                 rec["codes_changed"] = flips;
                 if (dampen > 0) rec["dampen_lambda"] = dampening.lambda;
-                // PTQ before stage 3: codes() is sign(w) of float weights, so these are sign flips, not ternary ones
-                const bool signs = qc.method == "ptq" && ptq_stage_of(qlayers) < 3;
+                // Before a threshold exists (PTQ stages 1–2) codes() is sign(w): these are sign flips, not ternary ones
+                const bool signs = std::any_of(qlayers.begin(), qlayers.end(), [](const QuantLayer& l) {
+                    return l.quantizer && !l.quantizer->codes_are_ternary();
+                });
                 std::printf("%s changed this epoch: %lld of %lld (%.2f %%)%s\n",
-                            signs ? "weight signs (PTQ stage < 3)" : "ternary codes", (long long)flips,
+                            signs ? "weight signs (no threshold yet)" : "ternary codes", (long long)flips,
                             (long long)total, 100.0 * double(flips) / double(total),
                             dampen > 0 ? ("; dampening λ " + std::to_string(dampening.lambda)).c_str() : "");
             }

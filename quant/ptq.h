@@ -58,6 +58,7 @@ public:
     PtqQuantizer(const Tensor& w, PtqOptions options);  // w: the layer's weight (for the mask's shape)
     Tensor forward(const Tensor& w) override;
     Tensor codes(const Tensor& w) override;   // stage 3: Quant(w, Δ); earlier: sign(w) (the pruned pattern)
+    bool codes_are_ternary() const override { return stage() == 3; }
     Tensor scales(const Tensor& w) override;  // per output unit: 1/‖ŵ_row‖, so that code·scale = ŵ/‖ŵ‖
     // Stage 3: Quant(w, Δ)·a with a = the layer's mean |w| over its non-zero codes (see ptq.cpp); earlier: undefined.
     Tensor dampening_target(const Tensor& w) override;

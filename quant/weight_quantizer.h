@@ -21,6 +21,9 @@ public:
     // The ternary codes Tern(w) ∈ {−1, 0, +1} (same shape as w) and the per-output-channel scale such that the
     // layer computes with code · scale[out] — what the packed inference engine stores. No autograd.
     virtual Tensor codes(const Tensor& w) = 0;
+    // Whether codes() are ternary codes the layer computes with: false while there is no threshold yet (PTQ's
+    // float stages, where codes() is the sign pattern of the pruned weights).
+    virtual bool codes_are_ternary() const { return true; }
     virtual Tensor scales(const Tensor& w) = 0;  // (out,)
     // Per-layer figures for the training log: sparsity, thresholds, scale…
     virtual nlohmann::json stats(const Tensor& w) = 0;

@@ -109,7 +109,9 @@ TEST_CASE("oscillation dampening works for TWN; PTQ adds nothing before stage 3,
     Tensor w = Tensor::from_vector({1, 5}, {0.9f, -0.8f, 0.1f, 0.7f, -0.2f});
     w.set_requires_grad();
     auto q = std::make_shared<PtqQuantizer>(w.detach(), PtqOptions{0.0, true, false, 0.5});
+    CHECK_FALSE(q->codes_are_ternary());  // stage 1: codes() is sign(w)
     q->start_ternary(w);
+    CHECK(q->codes_are_ternary());
     const std::vector<float> target = {0.8f, -0.8f, 0.f, 0.8f, 0.f};
     const std::vector<float> got = q->dampening_target(w).to_vector();
     for (size_t i = 0; i < 5; ++i) CHECK(got[i] == doctest::Approx(target[i]));

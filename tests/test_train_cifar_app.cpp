@@ -487,6 +487,7 @@ TEST_CASE("train_cifar app: --dampen records λ and the ternary codes changed pe
     const std::string ptq_out = run / "ptq";
     REQUIRE_MESSAGE(run_app(common_args(data, ptq_out) + limit + std::vector<std::string>{"--method", "ptq", "--epochs", "3", "--ptq-stages", "1,1,1", "--dampen", "0.05"},
                             log) == 0, read_text(log));
+    CHECK(read_text(log).find("weight signs (no threshold yet) changed this epoch") != std::string::npos);  // stages 1–2
     std::ifstream ptq_in(ptq_out + "/metrics.jsonl");
     std::vector<nlohmann::json> ptq_records;
     while (std::getline(ptq_in, line)) ptq_records.push_back(nlohmann::json::parse(line));

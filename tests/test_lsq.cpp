@@ -15,6 +15,7 @@
 #include "models/registry.h"
 #include "quant/lsq.h"
 #include "quant/quantize_model.h"
+#include "quant/train_step.h"
 #include "tests/gradcheck.h"
 
 using namespace tern;
@@ -266,4 +267,63 @@ TEST_CASE("LSQ's vector backward kernel equals the scalar formulas on odd sizes 
             }
             CHECK(sum == doctest::Approx(expected).epsilon(1e-5));
         }
+}
+
+TEST_CASE("LSQ trains with every weight method (fp, twn, tga, ptq) at 2, 3, 4 and 8 bits") {
+    // ResNet-20 memorizes one batch of 16 images whose label is written into the image (class c brightens
+    // column band c), as train_cifar wires it: weight quantizers on every conv and the classifier (PTQ: the first
+    // conv float, already in its ternary stage 3), LSQ on their inputs (the image left float), the step sizes in
+    // their own group without weight decay. Each combination must lower the loss and keep every step finite and
+    // positive; the unsigned quantizers (after a ReLU) must have Q_P = 2^k − 1.
+    const int64_t n = 16;
+    std::vector<float> pixels(size_t(n * 32 * 32 * 3));
+    std::vector<int32_t> labels(static_cast<size_t>(n));
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> noise(-0.5f, 0.5f);
+    for (int64_t i = 0; i < n; ++i) {
+        labels[size_t(i)] = int32_t(i % 10);
+        for (int64_t p = 0; p < 32 * 32 * 3; ++p) {
+            const int64_t col = (p / 3) % 32;
+            pixels[size_t(i * 32 * 32 * 3 + p)] = noise(rng) + (col / 3 == i % 10 ? 1.5f : 0.f);
+        }
+    }
+    const Tensor images = Tensor::from_vector({n, 32, 32, 3}, pixels);
+    for (const std::string method : {"fp", "twn", "tga", "ptq"}) {
+        for (int bits : {2, 3, 4, 8}) {
+            INFO(method << " weights, " << bits << "-bit activations");
+            auto model = make_model("resnet20", 10, 5);
+            QuantizeConfig qc;
+            qc.method = method;
+            qc.quantize_first = method != "ptq";
+            const std::vector<QuantLayer> layers = attach_weight_quantizers(*model, qc);
+            if (method == "ptq") CHECK(advance_ptq_stage(layers, 2, {1, 1, 1}) == 3);  // pruned and ternary
+            CHECK(attach_activation_quantizers(*model, bits, false, true) == 19);
+            const ParameterGroups g = group_parameters(*model);
+            REQUIRE(g.act_steps.size() == 19);
+            SGD opt({{"weights", g.weights, 5e-4f}, {"no_decay", g.no_decay, 0.f}, {"act_steps", g.act_steps, 0.f}},
+                    {0.05f, 0.9f, false});
+            std::vector<float> losses;
+            for (int step = 0; step < 24; ++step) {
+                const StepResult r = train_step(*model, images, labels, opt, nullptr, UpdateMode::Joint);
+                REQUIRE(r.diverged.empty());
+                losses.push_back(r.loss);
+            }
+            const float first = (losses[0] + losses[1] + losses[2]) / 3.f;
+            const float last = (losses[21] + losses[22] + losses[23]) / 3.f;
+            MESSAGE(method << " A" << bits << ": loss " << first << " → " << last);
+            CHECK(last < 0.7f * first);
+            int unsigned_quantizers = 0;
+            for (auto& [name, m] : model->named_modules()) {
+                auto* q = dynamic_cast<LsqQuantizer*>(m);
+                if (!q) continue;
+                CHECK(q->initialized());
+                CHECK(std::isfinite(q->step()));
+                CHECK(q->step() > 0.f);
+                if (q->is_signed()) continue;
+                ++unsigned_quantizers;
+                CHECK(q->qp() == (1 << bits) - 1);
+            }
+            CHECK(unsigned_quantizers == 19);  // every conv/linear input in ResNet-20 follows a ReLU
+        }
+    }
 }

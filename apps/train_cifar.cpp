@@ -268,6 +268,8 @@ int main(int argc, char** argv) try {
     const bool act_last = f.get_bool("act-quantize-last", true, "LSQ also on the classifier's input");
     const int64_t act_bits_last = f.get_int("act-bits-last", 0, "LSQ bits of the classifier's input (0: --act-bits)");
     const int64_t act_start_epoch = f.get_int("act-start-epoch", 0, "LSQ is switched on at the start of this epoch (0-based; before it, activations stay full precision)");
+    const int64_t act_warmup_bits = f.get_int("act-warmup-bits", 0, "LSQ runs at this width for the first --act-warmup-epochs after --act-start-epoch, then at --act-bits (0: off; e.g. 4 before 2)");
+    const int64_t act_warmup_epochs = f.get_int("act-warmup-epochs", 0, "epochs at --act-warmup-bits");
     const std::string export_path = f.get_string("export", "", "after training (or --eval-only), write a packed model here");
     const int64_t calibration_images = f.get_int("calibration-images", 512, "--export without LSQ: images for 8-bit ranges");
     const bool export_codebook = f.get_bool("export-codebook", false, "--export: also store the 5-bit codebook form");
@@ -293,6 +295,15 @@ int main(int argc, char** argv) try {
 
     TERN_CHECK(act_start_epoch >= 0 && (act_bits == 0 || act_start_epoch < epochs),
                "--act-start-epoch must be in [0, --epochs), got " << act_start_epoch);
+    if (act_warmup_bits > 0) {
+        TERN_CHECK(act_bits > 0 && act_warmup_bits >= 2 && act_warmup_bits <= 8 && act_warmup_bits != act_bits,
+                   "--act-warmup-bits needs --act-bits and a different width in [2, 8], got " << act_warmup_bits);
+        TERN_CHECK(act_warmup_epochs >= 1 && act_start_epoch + act_warmup_epochs < epochs,
+                   "--act-warmup-epochs must be ≥ 1 and end before --epochs (" << epochs << "), got " << act_warmup_epochs);
+    }
+    // The width of the LSQ layers that run at --act-bits, in a given epoch (the classifier's --act-bits-last stays).
+    const int64_t act_switch_epoch = act_start_epoch + (act_warmup_bits > 0 ? act_warmup_epochs : 0);
+    const auto act_bits_in = [&](int64_t epoch) { return int(epoch < act_switch_epoch && act_warmup_bits > 0 ? act_warmup_bits : act_bits); };
     if (threads > 0) set_num_threads(int(threads));
     TERN_CHECK(dataset == "cifar10" || dataset == "cifar100", "--dataset must be cifar10 or cifar100");
     TERN_CHECK(normalize == "cifar" || normalize == "imagenet", "--normalize must be cifar or imagenet");
@@ -331,9 +342,16 @@ int main(int argc, char** argv) try {
     // LSQ), else they initialize on the first batch they see.
     std::vector<QuantLayer> qlayers = attach_weight_quantizers(*model, qc);
     if (act_bits > 0) {
-        const int n = attach_activation_quantizers(*model, int(act_bits), act_first, act_last, int(act_bits_last));
+        // With --act-warmup-bits, the quantizers are attached at the width of the first epoch this process runs
+        // (a resumed checkpoint's epoch; the end for --eval-only), so that a loaded state matches them.
+        int64_t first_epoch = eval_only ? epochs : 0;
+        if (resume && !eval_only && act_warmup_bits > 0 && file_exists(out + "/last.safetensors"))
+            first_epoch = read_checkpoint_info(out + "/last.safetensors").at("epoch").get<int64_t>();
+        const int n = attach_activation_quantizers(*model, act_bits_in(first_epoch), act_first, act_last, int(act_bits_last));
         std::printf("LSQ: %d-bit activations at the inputs of %d layers", int(act_bits), n);
         if (act_last && act_bits_last > 0) std::printf(" (the classifier's: %d-bit)", int(act_bits_last));
+        if (act_warmup_bits > 0)
+            std::printf(", %d-bit for their first %lld epochs", int(act_warmup_bits), (long long)act_warmup_epochs);
         std::printf("\n");
     }
     if (!init.empty()) {
@@ -550,7 +568,16 @@ int main(int argc, char** argv) try {
             enable_activation_quantizers(*model, on);
             if (on && epoch == act_start_epoch && epoch > 0) {
                 best_acc = -1;  // best.safetensors: the best model with quantized activations
-                std::printf("LSQ %d-bit activations switched on at epoch %lld\n", int(act_bits), (long long)epoch + 1);
+                std::printf("LSQ %d-bit activations switched on at epoch %lld\n", act_bits_in(epoch), (long long)epoch + 1);
+            }
+            if (act_warmup_bits > 0) {  // --act-warmup-bits: the switch to --act-bits re-initializes the steps
+                const std::vector<Tensor> changed = set_activation_bits(*model, act_bits_in(epoch), int(act_bits_last));
+                for (const Tensor& step : changed) opt.reset_state(step), threshold_opt.reset_state(step);
+                if (!changed.empty()) {
+                    best_acc = -1;  // best.safetensors: the best model at the final width
+                    std::printf("LSQ activations switched from %d to %d bits at epoch %lld (%zu steps re-initialized)\n",
+                                int(act_warmup_bits), act_bits_in(epoch), (long long)epoch + 1, changed.size());
+                }
             }
         }
         // The ternary codes at the start of the epoch, to count the flips it makes (see --dampen).

@@ -90,4 +90,14 @@ void SGD::reset_state() {
     for (auto& group : momentum_)
         for (Tensor& b : group) b = Tensor();
 }
+
+bool SGD::reset_state(const Tensor& param) {
+    for (size_t gi = 0; gi < groups_.size(); ++gi)
+        for (size_t pi = 0; pi < groups_[gi].params.size(); ++pi)
+            if (groups_[gi].params[pi].impl() == param.impl()) {
+                momentum_[gi][pi] = Tensor();
+                return true;
+            }
+    return false;
+}
 }  // namespace tern

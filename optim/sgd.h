@@ -45,6 +45,7 @@ public:
     std::map<std::string, Tensor> state() const;
     void load_state(const std::map<std::string, Tensor>& state);
     void reset_state();  // forget the momentum buffers (a new training phase starts from rest)
+    bool reset_state(const Tensor& param);  // forget one parameter's buffer (false if it is in no group)
 
 private:
     std::vector<ParamGroup> groups_;

@@ -28,6 +28,14 @@ void LsqQuantizer::check_bits() const {
                                            << " bits (train_cifar: match --act-bits / --act-bits-last)");
 }
 
+void LsqQuantizer::set_bits(int bits) {
+    TERN_CHECK(bits >= 2 && bits <= 8, "LSQ: activation bits must be in [2, 8], got " << bits);
+    if (bits == bits_ && loaded_bits() == bits) return;
+    bits_ = bits;
+    bits_buffer_.fill_(float(bits));
+    signed_.fill_(0.f);  // uninitialized: the next forward sets signedness and s from its batch
+}
+
 double LsqQuantizer::grad_scale(const Shape& shape) const {
     const int64_t per_sample = shape.empty() ? 1 : shape_numel(shape) / std::max<int64_t>(1, shape[0]);
     return 1.0 / std::sqrt(double(per_sample) * double(qp()));

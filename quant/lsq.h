@@ -12,7 +12,7 @@
 //   ∂v̂/∂s = −v/s + round(v/s) inside;  −Q_N below;  Q_P above
 //   the step's gradient is scaled by g = 1/√(N·Q_P), N = the number of elements of one sample's activation (LSQ's
 //   "number of features"; our reading: the per-sample tensor size, H·W·C for a conv input, C for a linear one).
-// Init: s = 2·mean|v|/√Q_P on the first batch seen (LSQ Section 2.1). No weight decay on s.
+// Init: s = 2·mean|v|/√Q_P on the first batch seen (LSQ Section 2.1), and again after set_bits(). No weight decay on s.
 // Signedness is decided on that first batch too: signed if it holds a negative value (the image, a residual
 // sum), unsigned otherwise (everything after a ReLU). round() is round-half-to-even, as torch.round.
 // The bit width is a buffer too ("bits"), so a checkpoint records it: loading the state of a k-bit quantizer into
@@ -40,6 +40,11 @@ public:
     int bits() const { return bits_; }
     int loaded_bits() const { return int(bits_buffer_.item()); }  // the width the loaded state was trained with
     void check_bits() const;  // throws if a loaded state's width differs from bits()
+    // Changes the width in the middle of training (train_cifar --act-warmup-bits: A4 first, then A2). The step is
+    // re-initialized from the next batch by LSQ's rule for the new width, as a fresh quantizer would be: the
+    // learned 4-bit step says where 15 levels belong, not where 3 do (LSQ's init puts the 2-bit clip point
+    // 3·s₂ at 0.45× the 4-bit one, 15·s₄). The caller drops s's momentum (SGD::reset_state(s)).
+    void set_bits(int bits);
     int qn() const { return is_signed() ? 1 << (bits_ - 1) : 0; }
     int qp() const { return is_signed() ? (1 << (bits_ - 1)) - 1 : (1 << bits_) - 1; }
     float step() const { return s.item(); }

@@ -68,6 +68,19 @@ int enable_activation_quantizers(Module& model, bool on) {
     return count;
 }
 
+std::vector<Tensor> set_activation_bits(Module& model, int bits, int last_bits) {
+    const std::vector<QuantLayer> layers = weight_layers(model);
+    std::vector<Tensor> changed;
+    for (size_t i = 0; i < layers.size(); ++i)
+        if (LsqQuantizer* a = input_lsq(layers[i])) {
+            const int width = i + 1 == layers.size() && last_bits > 0 ? last_bits : bits;
+            if (a->bits() == width && a->loaded_bits() == width) continue;
+            a->set_bits(width);
+            changed.push_back(a->s);
+        }
+    return changed;
+}
+
 void check_activation_bits(Module& model, const std::string& source) {
     const std::vector<QuantLayer> layers = weight_layers(model);
     for (size_t i = 0; i < layers.size(); ++i)

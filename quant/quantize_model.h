@@ -44,6 +44,10 @@ std::shared_ptr<WeightQuantizer> make_weight_quantizer(const std::string& method
 int attach_activation_quantizers(Module& model, int bits, bool first, bool last, int last_bits = 0);
 // Switches every attached LSQ quantizer on or off (LsqQuantizer::enabled); returns how many there are.
 int enable_activation_quantizers(Module& model, bool on);
+// Sets the width of every attached LSQ quantizer as attach_activation_quantizers would (the classifier's input
+// `last_bits`, 0: `bits`); a quantizer whose width changes is re-initialized from its next batch
+// (LsqQuantizer::set_bits). Returns the steps of those that changed, whose momentum the caller drops.
+std::vector<Tensor> set_activation_bits(Module& model, int bits, int last_bits = 0);
 // After loading `source` into the model: throws, naming the file and the layer, if an LSQ quantizer's loaded bit
 // width differs from the one attached (e.g. a run trained with --act-bits-last 8 resumed without the flag).
 void check_activation_bits(Module& model, const std::string& source);

@@ -51,6 +51,46 @@ TEST_CASE("LSQ switched off is the identity and initializes on its first batch o
     CHECK(q.step() == doctest::Approx(std::sqrt(3.0)));  // initialized from this batch, as if it were the first
 }
 
+TEST_CASE("LSQ set_bits changes the width and re-initializes s from the next batch by the new width's rule") {
+    // A 4-bit quantizer trained a while (s moved off its init), then switched to 2 bits (--act-warmup-bits).
+    LsqQuantizer q(4);
+    const Tensor v = Tensor::from_vector({1, 4}, {0, 1, 2, 3});  // mean|v| = 1.5
+    q.forward(v);
+    CHECK(q.step() == doctest::Approx(3.0 / std::sqrt(15.0)));
+    q.s.fill_(0.123f);
+    q.set_bits(2);
+    CHECK(q.bits() == 2);
+    CHECK(q.loaded_bits() == 2);  // the state dict records the new width
+    CHECK_FALSE(q.initialized());
+    const auto out = q.forward(v).to_vector();
+    CHECK(q.step() == doctest::Approx(std::sqrt(3.0)));  // 2·1.5/√3: LSQ's init at 2 bits, not 0.123
+    CHECK_FALSE(q.is_signed());
+    std::set<float> levels(out.begin(), out.end());
+    CHECK(levels.size() <= 4);
+    CHECK_THROWS(q.set_bits(1));
+}
+
+TEST_CASE("set_activation_bits switches the body of a ResNet-20 and leaves the classifier's width") {
+    auto model = make_model("resnet20", 10, 3);
+    attach_activation_quantizers(*model, 4, false, true, /*last_bits=*/8);
+    model->forward(uniform({2, 32, 32, 3}, -1, 1, 5));  // initializes the steps
+    std::map<std::string, float> before;
+    for (const auto& [name, t] : model->state_dict())
+        if (name.find("input_quantizer.step") != std::string::npos) before[name] = t.item();
+    CHECK(set_activation_bits(*model, 4, 8).empty());  // already so: nothing changes
+    const std::vector<Tensor> changed = set_activation_bits(*model, 2, 8);
+    CHECK(changed.size() == 18);  // 19 quantized inputs, the classifier's stays at 8 bits
+    const auto state = model->state_dict();
+    CHECK(state.at("layer3.2.conv2.input_quantizer.bits").item() == 2.f);
+    CHECK(state.at("layer3.2.conv2.input_quantizer.signed").item() == 0.f);  // re-initializes on the next batch
+    CHECK(state.at("linear.input_quantizer.bits").item() == 8.f);
+    CHECK(state.at("linear.input_quantizer.step").item() == before.at("linear.input_quantizer.step"));
+    model->forward(uniform({2, 32, 32, 3}, -1, 1, 5));
+    check_activation_bits(*model, "switched");  // the attached widths and the state agree
+    for (const auto& [name, t] : model->state_dict())
+        if (name.find("conv2.input_quantizer.signed") != std::string::npos) CHECK_MESSAGE(t.item() == -1.f, name);
+}
+
 TEST_CASE("LSQ output takes exactly Q_N + Q_P + 1 distinct levels") {
     for (int bits : {2, 3, 4, 8}) {
         for (bool negative : {false, true}) {

@@ -66,6 +66,24 @@ TEST_CASE("SGD state round-trips the momentum buffers") {
     CHECK(other.state().at("w/0").to_vector() == state.at("w/0").to_vector());
 }
 
+TEST_CASE("SGD forgets one parameter's momentum on request and keeps the others'") {
+    Tensor a = Tensor::from_vector({1}, {1}), b = Tensor::from_vector({1}, {1}), stranger = Tensor::from_vector({1}, {1});
+    a.set_requires_grad();
+    b.set_requires_grad();
+    SGD opt({{"w", {a}}, {"v", {b}}}, {0.1f, 0.9f, false});
+    sum(a + b).backward();
+    opt.step();  // both buffers = 1
+    CHECK(opt.reset_state(b));
+    CHECK_FALSE(opt.reset_state(stranger));
+    CHECK(opt.state().count("w/0") == 1);
+    CHECK(opt.state().count("v/0") == 0);
+    opt.zero_grad();
+    sum(a + b).backward();
+    opt.step();  // a: buffer 0.9 + 1 = 1.9 → 0.9 − 0.19; b starts from rest: buffer 1 → 0.9 − 0.1
+    CHECK(a.item() == doctest::Approx(0.71));
+    CHECK(b.item() == doctest::Approx(0.8));
+}
+
 TEST_CASE("SGDR learning rate at chosen steps equals the closed form") {
     // T_0 = 10, T_mult = 2, lr0 = 0.1, η_min = 0.001: cycles [0,10), [10,30), [30,70)
     ScheduleConfig c;

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -373,6 +374,39 @@ TEST_CASE("train_cifar app: --act-start-epoch trains with float activations firs
         }
     }
     CHECK(steps == 19);  // every conv but the first, and the classifier
+}
+
+TEST_CASE("train_cifar app: --act-warmup-bits runs LSQ at 4 bits first, then 2; --resume on either side of the switch") {
+    REQUIRE_MESSAGE(fs::exists(app_path()), app_path() << " is missing: `make test` builds it");
+    TempDir data, run;
+    write_synthetic_cifar(data.path());
+    const std::string out = run / "out", log = run / "log";
+    const auto args = common_args(data, out) + std::vector<std::string>{"--train-limit", "64", "--method", "tga",
+                                                                         "--update", "single", "--act-bits-last", "8"};
+    const std::vector<std::string> warmup = {"--act-bits", "2", "--act-warmup-bits", "4", "--act-warmup-epochs", "2"};
+    CHECK(run_app(args + warmup + std::vector<std::string>{"--epochs", "2"}, log) != 0);  // no epoch left at 2 bits
+    CHECK(read_text(log).find("--act-warmup-epochs must be ≥ 1 and end before --epochs") != std::string::npos);
+    const auto widths = [&](const std::string& path) {
+        std::map<std::string, float> bits;
+        for (const auto& [name, t] : load_model_state(path))  // a checkpoint's model part, or a state dict
+            if (name.find("input_quantizer.bits") != std::string::npos) bits[name] = t.item();
+        return bits;
+    };
+    // Epoch 1 at 4 bits (a plain A4 run), then resumed inside the warm-up: epoch 2 at 4 bits, epoch 3 at 2.
+    REQUIRE_MESSAGE(run_app(args + std::vector<std::string>{"--act-bits", "4", "--epochs", "1"}, log) == 0, read_text(log));
+    REQUIRE_MESSAGE(run_app(args + warmup + std::vector<std::string>{"--epochs", "3", "--resume"}, log) == 0, read_text(log));
+    CHECK(read_text(log).find("LSQ activations switched from 4 to 2 bits at epoch 3 (18 steps re-initialized)") !=
+          std::string::npos);
+    auto bits = widths(out + "/last.safetensors");
+    CHECK(bits.at("layer1.0.conv1.input_quantizer.bits") == 2.f);
+    CHECK(bits.at("linear.input_quantizer.bits") == 8.f);
+    CHECK(widths(out + "/best.safetensors").at("layer2.1.conv2.input_quantizer.bits") == 2.f);  // best at 2 bits
+    // Resumed after the switch: attached at 2 bits (the checkpoint's), no second switch.
+    const std::string log4 = run / "log4";  // run_app appends: a fresh log for this run
+    REQUIRE_MESSAGE(run_app(args + warmup + std::vector<std::string>{"--epochs", "4", "--resume"}, log4) == 0, read_text(log4));
+    CHECK(read_text(log4).find("resumed from " + out + "/last.safetensors after epoch 3") != std::string::npos);
+    CHECK_MESSAGE(read_text(log4).find("switched from") == std::string::npos, read_text(log4));
+    CHECK(widths(out + "/last.safetensors").at("layer3.0.conv1.input_quantizer.bits") == 2.f);
 }
 
 TEST_CASE("train_cifar app: --average-epochs evaluates and saves the mean of the last epochs' weights") {

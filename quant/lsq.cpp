@@ -28,12 +28,13 @@ void LsqQuantizer::check_bits() const {
                                            << " bits (train_cifar: match --act-bits / --act-bits-last)");
 }
 
-void LsqQuantizer::set_bits(int bits) {
+bool LsqQuantizer::set_bits(int bits) {
     TERN_CHECK(bits >= 2 && bits <= 8, "LSQ: activation bits must be in [2, 8], got " << bits);
-    if (bits == bits_ && loaded_bits() == bits) return;
+    if (bits == bits_ && loaded_bits() == bits) return false;
     bits_ = bits;
     bits_buffer_.fill_(float(bits));
     signed_.fill_(0.f);  // uninitialized: the next forward sets signedness and s from its batch
+    return true;
 }
 
 double LsqQuantizer::grad_scale(const Shape& shape) const {

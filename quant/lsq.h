@@ -44,7 +44,7 @@ public:
     // re-initialized from the next batch by LSQ's rule for the new width, as a fresh quantizer would be: the
     // learned 4-bit step says where 15 levels belong, not where 3 do (LSQ's init puts the 2-bit clip point
     // 3·s₂ at 0.45× the 4-bit one, 15·s₄). The caller drops s's momentum (SGD::reset_state(s)).
-    void set_bits(int bits);
+    bool set_bits(int bits);  // false (and nothing touched) if the quantizer already has this width
     int qn() const { return is_signed() ? 1 << (bits_ - 1) : 0; }
     int qp() const { return is_signed() ? (1 << (bits_ - 1)) - 1 : (1 << bits_) - 1; }
     float step() const { return s.item(); }

@@ -42,6 +42,11 @@ std::vector<QuantLayer> attach_weight_quantizers(Module& model, const QuantizeCo
     return layers;
 }
 
+// The width of layer i's input quantizer: the classifier's (the last layer's) is `last_bits` when set.
+static int input_bits(size_t i, size_t layer_count, int bits, int last_bits) {
+    return i + 1 == layer_count && last_bits > 0 ? last_bits : bits;
+}
+
 int attach_activation_quantizers(Module& model, int bits, bool first, bool last, int last_bits) {
     std::vector<QuantLayer> layers = weight_layers(model);
     bool any_weight_quantizer = false;
@@ -52,7 +57,7 @@ int attach_activation_quantizers(Module& model, int bits, bool first, bool last,
         const bool chosen = (is_first && first) || (is_last && last) ||
                             (!is_first && !is_last && (layers[i].quantizer || !any_weight_quantizer));
         if (!chosen) continue;
-        layers[i].layer->set_input_quantizer(std::make_shared<LsqQuantizer>(is_last && last_bits > 0 ? last_bits : bits));
+        layers[i].layer->set_input_quantizer(std::make_shared<LsqQuantizer>(input_bits(i, layers.size(), bits, last_bits)));
         ++attached;
     }
     return attached;
@@ -72,12 +77,8 @@ std::vector<Tensor> set_activation_bits(Module& model, int bits, int last_bits) 
     const std::vector<QuantLayer> layers = weight_layers(model);
     std::vector<Tensor> changed;
     for (size_t i = 0; i < layers.size(); ++i)
-        if (LsqQuantizer* a = input_lsq(layers[i])) {
-            const int width = i + 1 == layers.size() && last_bits > 0 ? last_bits : bits;
-            if (a->bits() == width && a->loaded_bits() == width) continue;
-            a->set_bits(width);
+        if (LsqQuantizer* a = input_lsq(layers[i]); a && a->set_bits(input_bits(i, layers.size(), bits, last_bits)))
             changed.push_back(a->s);
-        }
     return changed;
 }
 
